@@ -1,0 +1,40 @@
+from django.conf import settings
+from django.db import models
+
+from registry.validators import validate_json_object, validate_string_list
+
+
+class ExperimentQuerySet(models.QuerySet):
+    def editable_by(self, user) -> "ExperimentQuerySet":
+        """Experiments the user may change: their own, or all of them for a superuser."""
+        if user.is_superuser:
+            return self
+        return self.filter(owner=user)
+
+
+class Experiment(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    tags = models.JSONField(default=list, blank=True, validators=[validate_string_list])
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ExperimentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                name="experiments_experiment_unique_name_per_owner",
+                violation_error_message="You already have an experiment with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def can_change(self, user) -> bool:
+        return user.is_authenticated and (user.is_superuser or self.owner_id == user.pk)

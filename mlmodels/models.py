@@ -1,0 +1,189 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from registry.validators import validate_json_object
+
+METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score")
+
+
+class Framework(models.TextChoices):
+    SKLEARN = "sklearn", "scikit-learn"
+    PYTORCH = "pytorch", "PyTorch"
+    TENSORFLOW = "tensorflow", "TensorFlow"
+    KERAS = "keras", "Keras"
+    XGBOOST = "xgboost", "XGBoost"
+    LIGHTGBM = "lightgbm", "LightGBM"
+    ONNX = "onnx", "ONNX"
+    HUGGINGFACE = "huggingface", "Hugging Face"
+    OTHER = "other", "Other"
+
+
+class TaskType(models.TextChoices):
+    CLASSIFICATION = "classification", "Classification"
+    REGRESSION = "regression", "Regression"
+    CLUSTERING = "clustering", "Clustering"
+    ANOMALY_DETECTION = "anomaly_detection", "Anomaly detection"
+    OTHER = "other", "Other"
+
+
+class Stage(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+# The lifecycle graph: the only moves a model may make, from its current stage.
+ALLOWED_MOVES: dict[str, tuple[str, ...]] = {
+    Stage.DEVELOPMENT: (Stage.STAGING, Stage.ARCHIVED),
+    Stage.STAGING: (Stage.PRODUCTION, Stage.DEVELOPMENT, Stage.ARCHIVED),
+    Stage.PRODUCTION: (Stage.STAGING, Stage.ARCHIVED),
+    Stage.ARCHIVED: (Stage.DEVELOPMENT,),
+}
+
+
+def _metric_field(name: str) -> models.FloatField:
+    return models.FloatField(
+        name,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+
+
+def _metric_checks(prefix: str) -> list[models.CheckConstraint]:
+    return [
+        models.CheckConstraint(
+            condition=Q(**{f"{metric}__isnull": True}) | Q(**{f"{metric}__gte": 0.0, f"{metric}__lte": 1.0}),
+            name=f"{prefix}_{metric}_between_0_and_1",
+            violation_error_message=f"{metric} must be between 0 and 1.",
+        )
+        for metric in METRIC_FIELDS
+    ]
+
+
+class MLModelQuerySet(models.QuerySet):
+    def editable_by(self, user) -> "MLModelQuerySet":
+        """Models the user may change: their own, or all of them for a superuser."""
+        if user.is_superuser:
+            return self
+        return self.filter(owner=user)
+
+    def in_stage(self, stage: str) -> "MLModelQuerySet":
+        return self.filter(lifecycle=stage)
+
+
+class MLModel(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="models")
+    experiment = models.ForeignKey(
+        "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    framework = models.CharField(max_length=20, choices=Framework.choices, default=Framework.OTHER)
+    task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.OTHER)
+    lifecycle = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT)
+    accuracy = _metric_field("accuracy")
+    precision = _metric_field("precision")
+    recall = _metric_field("recall")
+    f1_score = _metric_field("F1 score")
+    hyperparameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    # NULL, not "", is "no file": the API contract shows file_path as null.
+    file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
+    file_size = models.BigIntegerField(null=True, blank=True)
+    file_sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # The highest version number recorded; the version service increments it under a row lock.
+    latest_version = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MLModelQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "model"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["lifecycle"], name="mlmodel_lifecycle_idx"),
+            models.Index(fields=["framework"], name="mlmodel_framework_idx"),
+            models.Index(fields=["task_type"], name="mlmodel_task_type_idx"),
+            models.Index(fields=["created_at"], name="mlmodel_created_at_idx"),
+            models.Index(fields=["updated_at"], name="mlmodel_updated_at_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                name="mlmodel_unique_name_per_owner",
+                violation_error_message="You already have a model with this name.",
+            ),
+            models.CheckConstraint(condition=Q(lifecycle__in=Stage.values), name="mlmodel_lifecycle_valid"),
+            *_metric_checks("mlmodel"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def can_change(self, user) -> bool:
+        return user.is_authenticated and (user.is_superuser or self.owner_id == user.pk)
+
+    @property
+    def allowed_moves(self) -> tuple[str, ...]:
+        return ALLOWED_MOVES[self.lifecycle]
+
+
+class ModelVersion(models.Model):
+    """An immutable snapshot of a model's metrics, hyperparameters and file."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
+    version_number = models.PositiveIntegerField()
+    accuracy = _metric_field("accuracy")
+    precision = _metric_field("precision")
+    recall = _metric_field("recall")
+    f1_score = _metric_field("F1 score")
+    hyperparameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    # NULL, not "", is "no file": the API contract shows file_path as null.
+    file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
+    file_size = models.BigIntegerField(null=True, blank=True)
+    file_sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    experiment = models.ForeignKey(
+        "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="model_versions"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "model version"
+        ordering = ["model", "-version_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version_number"], name="modelversion_unique_number_per_model"),
+            models.CheckConstraint(condition=Q(version_number__gte=1), name="modelversion_number_positive"),
+            *_metric_checks("modelversion"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} v{self.version_number}"
+
+
+class LifecycleEvent(models.Model):
+    """One audited stage change, written in the same transaction as the change itself."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="events")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "lifecycle event"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "-created_at"], name="lifecycleevent_model_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.from_stage} → {self.to_stage}"

@@ -1,0 +1,315 @@
+"""The one write path for models, versions, lifecycle stages and artifact files.
+
+The API, the pages and the admin all call these functions; none of them changes a model any other
+way. Every function takes keyword arguments only, checks that the actor may make the change, runs in
+one transaction, and raises ``ValidationError`` (bad input, refused move) or ``PermissionDenied``.
+
+Version numbers come from ``MLModel.latest_version``, incremented while the model's row is locked
+(``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs every transaction with an immediate write lock),
+so concurrent writers queue instead of colliding.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import IO, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.storage import StoredArtifact, artifact_copy, artifact_delete_quietly, artifact_key, artifact_store
+from registry.integrity import integrity_as_validation
+
+# A change to any of these records a new version; the rest is descriptive metadata.
+VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
+EDITABLE_FIELDS = frozenset(
+    {"name", "description", "framework", "task_type", "experiment", *METRIC_FIELDS, "hyperparameters"}
+)
+FILE_FIELDS = ("file", "file_size", "file_sha256")
+SNAPSHOT_FIELDS = (*METRIC_FIELDS, "hyperparameters", *FILE_FIELDS, "experiment")
+
+
+def _ensure_can_change(model: MLModel, actor) -> None:
+    if not model.can_change(actor):
+        raise PermissionDenied("Only the model's owner or a superuser can change this model.")
+
+
+def _check_fields(data: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationError(
+            {
+                field: f"Unknown or read-only field; editable fields are: {', '.join(sorted(allowed))}."
+                for field in unknown
+            }
+        )
+
+
+def _lock(model: MLModel) -> MLModel:
+    return MLModel.objects.select_for_update().get(pk=model.pk)
+
+
+def _versioned_state(model: MLModel) -> tuple:
+    return tuple(getattr(model, field) for field in VERSIONED_FIELDS)
+
+
+def _save_with_version(
+    model: MLModel, *, actor, changed_fields: set[str], note: str, new_version: bool
+) -> ModelVersion | None:
+    """Validate the changed fields, save, and snapshot the model as version latest+1 if asked."""
+    untouched = [f.name for f in MLModel._meta.concrete_fields if f.name not in changed_fields]
+    model.full_clean(exclude=untouched)
+    if not new_version:
+        model.save()
+        return None
+    model.latest_version += 1
+    model.save()
+    return ModelVersion.objects.create(
+        model=model,
+        version_number=model.latest_version,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        note=note,
+        **{field: getattr(model, field) for field in SNAPSHOT_FIELDS},
+    )
+
+
+def _set_file(model: MLModel, stored: StoredArtifact) -> None:
+    model.file, model.file_size, model.file_sha256 = stored.key, stored.size, stored.sha256
+
+
+def _version_of_key(key: str) -> int:
+    # users/{owner}/models/{model}/v{n}/{name}: the fifth part names the version it was stored for.
+    return int(key.split("/")[4][1:])
+
+
+def _claim_for_next_version(model: MLModel, stored: StoredArtifact) -> StoredArtifact:
+    """Make sure the stored object sits under the key of the version about to be recorded.
+
+    Files are uploaded before the row lock is taken (holding a lock through a long upload would
+    stall every other writer), under the number that was next at upload time. If a concurrent
+    writer took that number meanwhile, the object moves to the right key; this is the rare case.
+    """
+    next_number = model.latest_version + 1
+    if _version_of_key(stored.key) == next_number:
+        return stored
+    target = artifact_key(
+        owner_id=model.owner_id, model_id=model.pk, version_number=next_number, file_name=stored.key.rsplit("/", 1)[1]
+    )
+    moved_key = artifact_copy(source_key=stored.key, target_key=target)
+    artifact_delete_quietly(stored.key)
+    return StoredArtifact(key=moved_key, size=stored.size, sha256=stored.sha256)
+
+
+def _store_for_version(model: MLModel, *, version_number: int, file: IO[bytes]) -> StoredArtifact:
+    key = artifact_key(
+        owner_id=model.owner_id,
+        model_id=model.pk,
+        version_number=version_number,
+        file_name=getattr(file, "name", "") or "artifact",
+    )
+    return artifact_store(key=key, source=file)
+
+
+def model_create(
+    *,
+    owner,
+    name: str,
+    actor=None,
+    description: str = "",
+    framework: str = MLModel._meta.get_field("framework").default,
+    task_type: str = MLModel._meta.get_field("task_type").default,
+    experiment=None,
+    hyperparameters: dict | None = None,
+    accuracy: float | None = None,
+    precision: float | None = None,
+    recall: float | None = None,
+    f1_score: float | None = None,
+    file: IO[bytes] | None = None,
+    note: str = "Initial version",
+) -> MLModel:
+    """Create a model in development and record it as version 1 (with its file, if given)."""
+    actor = actor or owner
+    if not (actor.is_superuser or actor.pk == owner.pk):
+        raise PermissionDenied("Only a superuser can create a model for another user.")
+    model = MLModel(
+        owner=owner,
+        name=(name or "").strip(),
+        description=description,
+        framework=framework,
+        task_type=task_type,
+        experiment=experiment,
+        hyperparameters={} if hyperparameters is None else hyperparameters,
+        accuracy=accuracy,
+        precision=precision,
+        recall=recall,
+        f1_score=f1_score,
+    )
+    model.full_clean(exclude=["file", "file_size", "file_sha256"])
+    stored = None
+    try:
+        with integrity_as_validation(model), transaction.atomic():
+            model.save()
+            if file is not None:
+                # The new row is invisible to other transactions, so storing inside this one
+                # blocks nobody else on PostgreSQL.
+                stored = _store_for_version(model, version_number=1, file=file)
+                _set_file(model, stored)
+            _save_with_version(model, actor=actor, changed_fields=set(FILE_FIELDS), note=note, new_version=True)
+    except BaseException:
+        if stored is not None:
+            artifact_delete_quietly(stored.key)
+        raise
+    return model
+
+
+def model_update(
+    *, model: MLModel, actor, data: dict[str, Any] | None = None, file: IO[bytes] | None = None, note: str = ""
+) -> MLModel:
+    """Change a model's fields and/or replace its file.
+
+    A change of metrics, hyperparameters or file records one new version; a change of name,
+    description, framework, task or experiment alone does not. Lifecycle and owner are not
+    editable here (see ``lifecycle_move``).
+    """
+    data = dict(data or {})
+    _ensure_can_change(model, actor)
+    _check_fields(data, EDITABLE_FIELDS)
+    if "name" in data:
+        data["name"] = (data["name"] or "").strip()
+    if file is None:
+        return _apply(model=model, actor=actor, data=data, note=note, always_version=False)
+    return _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")
+
+
+def version_record(*, model: MLModel, actor, data: dict[str, Any] | None = None, note: str = "") -> ModelVersion:
+    """Record a new version: the model's current snapshot with ``data`` (metrics, hyperparameters,
+    experiment) applied on top. The model's current fields follow its newest version."""
+    data = dict(data or {})
+    _ensure_can_change(model, actor)
+    _check_fields(data, frozenset({*METRIC_FIELDS, "hyperparameters", "experiment"}))
+    _apply(model=model, actor=actor, data=data, note=note, always_version=True)
+    return model.versions.get(version_number=model.latest_version)
+
+
+def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "") -> ModelVersion:
+    """Stream ``file`` to storage and record it as the model's new version."""
+    _ensure_can_change(model, actor)
+    updated = _apply_with_file(model=model, actor=actor, data={}, file=file, note=note or "New artifact file")
+    return updated.versions.get(version_number=updated.latest_version)
+
+
+def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> MLModel:
+    with integrity_as_validation(_with_changes(model, data)), transaction.atomic():
+        locked = _lock(model)
+        before = _versioned_state(locked)
+        for field, value in data.items():
+            setattr(locked, field, value)
+        changed = _versioned_state(locked) != before
+        _save_with_version(
+            locked, actor=actor, changed_fields=set(data), note=note, new_version=always_version or changed
+        )
+    _refresh_from(model, locked)
+    return model
+
+
+def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> MLModel:
+    current = MLModel.objects.only("latest_version").get(pk=model.pk)
+    stored = _store_for_version(model, version_number=current.latest_version + 1, file=file)
+    try:
+        with transaction.atomic():
+            locked = _lock(model)
+            for field, value in data.items():
+                setattr(locked, field, value)
+            stored = _claim_for_next_version(locked, stored)
+            _set_file(locked, stored)
+            _save_with_version(locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True)
+    except BaseException:
+        artifact_delete_quietly(stored.key)
+        raise
+    _refresh_from(model, locked)
+    return model
+
+
+def _with_changes(model: MLModel, data: dict[str, Any]) -> MLModel:
+    candidate = copy.copy(model)
+    for field, value in data.items():
+        setattr(candidate, field, value)
+    return candidate
+
+
+def _refresh_from(target: MLModel, source: MLModel) -> None:
+    """Bring the caller's instance up to date without another query."""
+    for field in MLModel._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+
+
+def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVersion:
+    """Record a new version equal to ``version`` and make it the model's current state."""
+    model = version.model
+    _ensure_can_change(model, actor)
+    with transaction.atomic():
+        locked = _lock(model)
+        if locked.lifecycle == Stage.PRODUCTION and not version.file:
+            raise ValidationError(
+                {
+                    "version": f"Version {version.version_number} has no artifact file and the model is in "
+                    "production, which needs one. Move the model out of production first."
+                }
+            )
+        for field in SNAPSHOT_FIELDS:
+            setattr(locked, field, getattr(version, field))
+        new_version = _save_with_version(
+            locked,
+            actor=actor,
+            changed_fields=set(SNAPSHOT_FIELDS),
+            note=note or f"Rolled back to version {version.version_number}",
+            new_version=True,
+        )
+    _refresh_from(model, locked)
+    return new_version
+
+
+def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -> MLModel:
+    """Move a model to another lifecycle stage and write the audit event in the same transaction.
+
+    Only the moves in ``ALLOWED_MOVES`` are accepted, checked against the locked row so two
+    concurrent moves cannot both pass the check; production needs an artifact file.
+    """
+    _ensure_can_change(model, actor)
+    if to_stage not in Stage.values:
+        raise ValidationError(
+            {"lifecycle": f"Unknown stage {to_stage!r}; stages are: {', '.join(Stage.values)}."}, code="invalid_choice"
+        )
+    with transaction.atomic():
+        locked = _lock(model)
+        from_stage = locked.lifecycle
+        allowed = ALLOWED_MOVES[from_stage]
+        if to_stage not in allowed:
+            raise ValidationError(
+                {
+                    "lifecycle": f"Cannot move from {from_stage} to {to_stage}. "
+                    f"Allowed moves from {from_stage}: {', '.join(allowed)}."
+                },
+                code="invalid_transition",
+            )
+        if to_stage == Stage.PRODUCTION and not locked.file:
+            raise ValidationError(
+                {"lifecycle": "A model without an artifact file cannot go to production. Upload a file first."},
+                code="missing_file",
+            )
+        locked.lifecycle = to_stage
+        locked.save(update_fields=["lifecycle", "updated_at"])
+        LifecycleEvent.objects.create(
+            model=locked, from_stage=from_stage, to_stage=to_stage, actor=actor, comment=comment.strip()
+        )
+    _refresh_from(model, locked)
+    return model
+
+
+def model_delete(*, model: MLModel, actor) -> None:
+    """Delete a model with its versions and events; its stored files go once the delete commits
+    (see ``mlmodels.signals``), so a rolled-back delete never loses a file."""
+    _ensure_can_change(model, actor)
+    with transaction.atomic():
+        model.delete()

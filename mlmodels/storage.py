@@ -1,0 +1,115 @@
+"""Artifact files in the configured storage (local files by default, S3 in production).
+
+Files are streamed: a reader wrapper computes the sha256 and the size as the storage backend pulls
+the bytes, so no file is ever held whole in memory and no second pass over it is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import IO
+
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from django.utils.text import get_valid_filename
+
+logger = logging.getLogger(__name__)
+
+MAX_FILE_NAME_LENGTH = 200
+
+
+def artifact_storage() -> Storage:
+    return storages["default"]
+
+
+def clean_file_name(name: str) -> str:
+    """The base name of an uploaded file, made safe to use as the last part of a storage key."""
+    base = os.path.basename((name or "").replace("\\", "/"))
+    try:
+        cleaned = get_valid_filename(base)
+    except SuspiciousFileOperation:
+        raise ValidationError({"file": f"{name!r} is not a usable file name."}, code="invalid_file_name") from None
+    if len(cleaned) > MAX_FILE_NAME_LENGTH:
+        stem, ext = os.path.splitext(cleaned)
+        cleaned = stem[: MAX_FILE_NAME_LENGTH - len(ext)] + ext
+    return cleaned
+
+
+def artifact_key(*, owner_id: int, model_id: int, version_number: int, file_name: str) -> str:
+    return f"users/{owner_id}/models/{model_id}/v{version_number}/{clean_file_name(file_name)}"
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    key: str
+    size: int
+    sha256: str
+
+
+class _HashingReader:
+    """A forward-only reader that hashes and counts what passes through it.
+
+    It reports itself as not seekable, so storage backends read it once from start to end (the S3
+    transfer manager then buffers one part at a time) and the digest covers exactly what was stored.
+    """
+
+    def __init__(self, source: IO[bytes]):
+        self._source = source
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._source.read(size)
+        if isinstance(chunk, str):
+            chunk = chunk.encode()
+        self._digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+def artifact_store(*, key: str, source: IO[bytes]) -> StoredArtifact:
+    """Stream ``source`` to storage under ``key`` (or a free variant of it if the key is taken)."""
+    if hasattr(source, "seek"):
+        source.seek(0)
+    reader = _HashingReader(source)
+    stored_key = artifact_storage().save(key, File(reader, name=key))
+    return StoredArtifact(key=stored_key, size=reader.size, sha256=reader.sha256)
+
+
+def artifact_copy(*, source_key: str, target_key: str) -> str:
+    """Copy a stored object to a new key (streamed), returning the key it was stored under."""
+    storage = artifact_storage()
+    with storage.open(source_key, "rb") as source:
+        return storage.save(target_key, File(_HashingReader(source), name=target_key))
+
+
+def artifact_delete(key: str | None) -> None:
+    """Remove a stored object; a missing one is not an error (the goal is its absence)."""
+    if key:
+        artifact_storage().delete(key)
+
+
+def artifact_delete_quietly(key: str | None) -> None:
+    """Clean-up after a failure: never let a failed delete hide the error being handled."""
+    try:
+        artifact_delete(key)
+    except Exception:
+        logger.exception("Could not remove stored object %s; storage_audit will list it", key)

@@ -1,0 +1,27 @@
+"""Factories that build rows through the services, so factory data obeys the same rules as real data."""
+
+import factory
+
+from accounts.tests.factories import UserFactory
+from mlmodels import services
+from mlmodels.models import MLModel
+
+
+class MLModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MLModel
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"model-{n}")
+    description = factory.Faker("sentence")
+    framework = "sklearn"
+    task_type = "classification"
+    accuracy = 0.9
+    precision = 0.8
+    recall = 0.7
+    f1_score = 0.75
+    hyperparameters = factory.LazyFunction(lambda: {"max_depth": 4})
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return services.model_create(**kwargs)
