@@ -90,7 +90,7 @@ def _move_action(to_stage: Stage, description: str):
                 )
             except (ValidationError, PermissionDenied) as error:
                 reason = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-                modeladmin.message_user(request, f"{model.name}: {reason}", messages.ERROR)
+                modeladmin.message_user(request, f"Could not move {model.name}: {reason}", messages.ERROR)
             else:
                 moved += 1
         if moved:
@@ -133,6 +133,13 @@ class MLModelAdmin(admin.ModelAdmin):
         created = services.model_create(owner=form.cleaned_data["owner"], actor=request.user, file=artifact, **fields)
         obj.pk = created.pk
         obj.refresh_from_db()
+
+    def get_deleted_objects(self, objs, request):
+        # Versions and events are view-only on their own, but they belong to their model and go
+        # with it: their missing delete permission must not block deleting the model.
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        owned = {ModelVersion._meta.verbose_name, LifecycleEvent._meta.verbose_name}
+        return deleted, model_count, perms_needed - owned, protected
 
     def delete_model(self, request, obj):
         services.model_delete(model=obj, actor=request.user)

@@ -176,6 +176,11 @@ STORAGES = {
     },
 }
 
+# In development and tests whitenoise serves straight from static/ (no collectstatic step);
+# production serves the collected, hashed files only.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 
 # --- Accounts -------------------------------------------------------------------------------
