@@ -147,15 +147,18 @@ if USE_S3:
             "secret_key": AWS_SECRET_ACCESS_KEY,
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "region_name": AWS_S3_REGION_NAME,
-            "addressing_style": "path",
-            "signature_version": "s3v4",
             "querystring_auth": True,
             "file_overwrite": False,
             "default_acl": None,
-            # Fail fast when S3 is unreachable: the caller gets a clear error in seconds, not
-            # after botocore's default minute-long connect timeout and retries.
+            # With client_config given, django-storages ignores its own addressing_style and
+            # signature_version options, so they are set here. The timeouts make an unreachable
+            # S3 fail in seconds, not after botocore's minute-long default connect timeout.
             "client_config": _BotoConfig(
-                connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
             ),
         },
     }
