@@ -21,6 +21,21 @@ def admin_client(client, superuser):
     return client
 
 
+def add_model_form(**fields) -> dict:
+    """The admin's add-model form as a browser posts it (no inline rows)."""
+    return {
+        "description": "",
+        "framework": "onnx",
+        "task_type": "regression",
+        "hyperparameters": "{}",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+        **fields,
+    }
+
+
 def run_action(admin_client, action: str, *models: MLModel):
     return admin_client.post(CHANGELIST, {"action": action, "_selected_action": [m.pk for m in models]}, follow=True)
 
@@ -97,20 +112,7 @@ def test_adding_a_model_in_the_admin_records_version_one_with_the_uploaded_file(
 
     response = admin_client.post(
         reverse("admin:mlmodels_mlmodel_add"),
-        {
-            "owner": user.pk,
-            "name": "from-admin",
-            "description": "",
-            "framework": "onnx",
-            "task_type": "regression",
-            "accuracy": "0.5",
-            "hyperparameters": "{}",
-            "artifact": artifact,
-            "versions-TOTAL_FORMS": "0",
-            "versions-INITIAL_FORMS": "0",
-            "events-TOTAL_FORMS": "0",
-            "events-INITIAL_FORMS": "0",
-        },
+        add_model_form(owner=user.pk, name="from-admin", accuracy="0.5", artifact=artifact),
     )
 
     assert response.status_code == 302, response.content
@@ -152,18 +154,7 @@ def test_editing_metrics_in_the_admin_records_a_new_version(admin_client, user):
 def test_admin_form_refuses_a_metric_above_one(admin_client, user):
     response = admin_client.post(
         reverse("admin:mlmodels_mlmodel_add"),
-        {
-            "owner": user.pk,
-            "name": "bad",
-            "framework": "onnx",
-            "task_type": "regression",
-            "accuracy": "1.5",
-            "hyperparameters": "{}",
-            "versions-TOTAL_FORMS": "0",
-            "versions-INITIAL_FORMS": "0",
-            "events-TOTAL_FORMS": "0",
-            "events-INITIAL_FORMS": "0",
-        },
+        add_model_form(owner=user.pk, name="bad", accuracy="1.5"),
     )
 
     assert response.status_code == 200
