@@ -1,10 +1,23 @@
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
 
 from registry.validators import validate_json_object, validate_string_list
 
 
 class ExperimentQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ExperimentQuerySet":
+        """Every signed-in user reads every experiment; anonymous visitors read none."""
+        return self if user.is_authenticated else self.none()
+
+    def tagged(self, tag: str) -> "ExperimentQuerySet":
+        """Experiments whose tags include ``tag`` exactly."""
+        if connection.vendor == "postgresql":
+            return self.filter(tags__contains=[tag])
+        # SQLite has no JSON containment lookup; its json_each() gives the same exact match.
+        tagged_ids = RawSQL("SELECT e.id FROM experiments_experiment e, json_each(e.tags) t WHERE t.value = %s", [tag])
+        return self.filter(id__in=tagged_ids)
+
     def editable_by(self, user) -> "ExperimentQuerySet":
         """Experiments the user may change: their own, or all of them for a superuser."""
         if user.is_superuser:

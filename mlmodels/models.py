@@ -65,6 +65,10 @@ def _metric_checks(prefix: str) -> list[models.CheckConstraint]:
 
 
 class MLModelQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "MLModelQuerySet":
+        """Every signed-in user reads every model; anonymous visitors read none."""
+        return self if user.is_authenticated else self.none()
+
     def editable_by(self, user) -> "MLModelQuerySet":
         """Models the user may change: their own, or all of them for a superuser."""
         if user.is_superuser:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import IO
 
+from django.core import signing
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files import File
 from django.core.files.storage import Storage, storages
@@ -113,3 +114,42 @@ def artifact_delete_quietly(key: str | None) -> None:
         artifact_delete(key)
     except Exception:
         logger.exception("Could not remove stored object %s; storage_audit will list it", key)
+
+
+def artifact_open_stream(key: str) -> IO[bytes]:
+    """A forward-only stream of a stored object, read in chunks as the response is sent.
+
+    S3 objects are streamed straight from the GET response body: django-storages' file object
+    would first download the whole object into memory.
+    """
+    storage = artifact_storage()
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:
+        return bucket.Object(key).get()["Body"]
+    return storage.open(key, "rb")
+
+
+def artifact_presigned_url(key: str, *, expires_in: int) -> str | None:
+    """An S3 presigned GET URL that downloads the object as an attachment; None for local files."""
+    storage = artifact_storage()
+    if getattr(storage, "bucket", None) is None:
+        return None
+    file_name = key.rsplit("/", 1)[-1]
+    return storage.url(
+        key,
+        parameters={"ResponseContentDisposition": f'attachment; filename="{file_name}"'},
+        expire=expires_in,
+    )
+
+
+_DOWNLOAD_SALT = "mlmodels.artifact-download"
+
+
+def signed_download_token(key: str) -> str:
+    """A tamper-proof token naming ``key``; it carries its signing time, checked on use."""
+    return signing.dumps(key, salt=_DOWNLOAD_SALT, compress=True)
+
+
+def key_from_download_token(token: str, *, max_age: int) -> str:
+    """The key a token names; raises ``signing.BadSignature`` (or its ``SignatureExpired``)."""
+    return signing.loads(token, salt=_DOWNLOAD_SALT, max_age=max_age)

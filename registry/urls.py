@@ -1,11 +1,30 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
+from registry.api.errors import api_not_found
 from registry.health import health
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", login_required(TemplateView.as_view(template_name="home.html")), name="home"),
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]),
+        name="swagger-ui",
+    ),
+    path("api/auth/", include("rest_framework.urls")),  # session login for the browsable API
+    path("api/v1/", include("registry.api.urls")),
+    # Anything else under /api/ is a JSON 404, also when DEBUG would show Django's HTML page.
+    re_path(r"^api/", api_not_found),
 ]
+
+handler400 = "registry.api.errors.bad_request"
+handler403 = "registry.api.errors.permission_denied"
+handler404 = "registry.api.errors.page_not_found"
+handler500 = "registry.api.errors.server_error"

@@ -3,12 +3,21 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
-def test_home_page_links_to_the_admin_and_health(client):
+def test_home_page_sends_anonymous_visitors_to_the_login_page(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=/")
+
+
+def test_home_page_links_to_the_admin_health_and_api_docs(client, user):
+    client.force_login(user)
+
     response = client.get("/")
 
     assert response.status_code == 200
-    assert b'href="/admin/"' in response.content
-    assert b'href="/health"' in response.content
+    for link in (b'href="/admin/"', b'href="/health"', b'href="/api/docs/"'):
+        assert link in response.content
 
 
 def test_static_stylesheet_is_served(client):

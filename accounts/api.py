@@ -1,0 +1,174 @@
+"""/api/v1/auth/: register, login (username or email), refresh, logout, me."""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from accounts import services
+from accounts.models import User
+from registry.api.serializers import ErrorSerializer, StrictSerializer
+from registry.api.throttles import AuthRateThrottle
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ("id", "username", "email", "is_superuser", "date_joined")
+        read_only_fields = fields
+
+
+class RegisterSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+
+class LoginSerializer(StrictSerializer):
+    username = serializers.CharField(required=False, help_text="Username or email address.")
+    email = serializers.CharField(required=False, help_text="Email address (instead of username).")
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not (attrs.get("username") or attrs.get("email")):
+            raise serializers.ValidationError({"username": ["Give a username or an email address."]})
+        return attrs
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField(default="bearer")
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs):
+        # SimpleJWT looks the user up with .get(): a deleted user's token would be a 500, not a 401.
+        user_id = self._user_id(attrs["refresh"])
+        if user_id is not None and not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+            raise AuthenticationFailed("No active account found for the given token.", "no_active_account")
+        return super().validate(attrs)
+
+    def _user_id(self, raw: str):
+        try:
+            return RefreshToken(raw).payload.get("user_id")
+        except TokenError:
+            return None
+
+
+class LogoutSerializer(StrictSerializer):
+    refresh = serializers.CharField()
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+@extend_schema(tags=["auth"])
+class RegisterView(GenericAPIView):
+    """Create an account (403 when registration is closed)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [AuthRateThrottle]
+    serializer_class = RegisterSerializer
+
+    @extend_schema(
+        responses={201: UserSerializer, 400: OpenApiResponse(description="Field errors"), 403: ErrorSerializer},
+        examples=[
+            OpenApiExample(
+                "New account",
+                value={"username": "ada", "email": "ada@example.com", "password": "a long passphrase"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["auth"])
+class LoginView(GenericAPIView):
+    """Exchange a username (or email) and password for an access and a refresh token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [AuthRateThrottle]
+    serializer_class = LoginSerializer
+
+    @extend_schema(
+        responses={200: TokenPairSerializer, 401: ErrorSerializer},
+        examples=[
+            OpenApiExample(
+                "By username", value={"username": "ada", "password": "a long passphrase"}, request_only=True
+            ),
+            OpenApiExample(
+                "By email", value={"email": "ada@example.com", "password": "a long passphrase"}, request_only=True
+            ),
+        ],
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = services.user_authenticate(
+            request=request, login=data.get("username") or data["email"], password=data["password"]
+        )
+        if user is None:
+            raise AuthenticationFailed("No active account found with the given credentials.")
+        refresh = RefreshToken.for_user(user)
+        return Response({"access": str(refresh.access_token), "refresh": str(refresh), "token_type": "bearer"})
+
+
+@extend_schema(tags=["auth"], responses={200: RefreshResponseSerializer, 401: ErrorSerializer})
+class RefreshView(TokenRefreshView):
+    """Trade a refresh token for a new access token and a new refresh token; the old one stops working."""
+
+    serializer_class = RefreshSerializer
+    throttle_classes = [AuthRateThrottle]
+
+
+@extend_schema(tags=["auth"])
+class LogoutView(GenericAPIView):
+    """Revoke a refresh token of the signed-in user."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = LogoutSerializer
+
+    @extend_schema(responses={205: None, 400: ErrorSerializer})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            token = RefreshToken(serializer.validated_data["refresh"])
+        except TokenError as error:
+            raise serializers.ValidationError({"refresh": [str(error)]}) from None
+        if str(token.payload.get("user_id")) != str(request.user.pk):
+            raise serializers.ValidationError({"refresh": ["This refresh token belongs to another user."]})
+        token.blacklist()
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class MeView(GenericAPIView):
+    """The signed-in user."""
+
+    serializer_class = UserSerializer
+
+    def get(self, request):
+        return Response(self.get_serializer(request.user).data)

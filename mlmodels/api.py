@@ -1,0 +1,479 @@
+"""/api/v1/models/ and /api/v1/files/: thin views over mlmodels.services and mlmodels.selectors."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from experiments.models import Experiment
+from mlmodels import selectors, services
+from mlmodels.filters import MLModelFilterSet
+from mlmodels.models import METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.paths import parse_artifact_path
+from mlmodels.storage import (
+    artifact_open_stream,
+    artifact_presigned_url,
+    key_from_download_token,
+    signed_download_token,
+)
+from registry.api.permissions import IsOwnerOrSuperuserToChange
+from registry.api.serializers import ErrorSerializer, StrictSerializer
+
+# --- serializers --------------------------------------------------------------------------------
+
+
+def _metric_field() -> serializers.FloatField:
+    return serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True, required=False)
+
+
+class HyperparametersField(serializers.JSONField):
+    default_error_messages = {"not_object": "Must be a JSON object (a mapping of names to values)."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        return value
+
+
+class MLModelSerializer(serializers.ModelSerializer):
+    file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
+    owner_id = serializers.IntegerField(read_only=True)
+    experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
+    hyperparameters = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = MLModel
+        fields = (
+            "id",
+            "name",
+            "description",
+            "framework",
+            "task_type",
+            "lifecycle",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1_score",
+            "hyperparameters",
+            "file_path",
+            "file_size",
+            "file_sha256",
+            "owner_id",
+            "experiment_id",
+            "latest_version",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class MLModelWriteSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    framework = serializers.ChoiceField(choices=MLModel._meta.get_field("framework").choices, required=False)
+    task_type = serializers.ChoiceField(choices=MLModel._meta.get_field("task_type").choices, required=False)
+    experiment_id = serializers.PrimaryKeyRelatedField(
+        source="experiment", queryset=Experiment.objects.all(), allow_null=True, required=False
+    )
+    accuracy = _metric_field()
+    precision = _metric_field()
+    recall = _metric_field()
+    f1_score = _metric_field()
+    hyperparameters = HyperparametersField(required=False)
+
+
+class LifecycleMoveSerializer(StrictSerializer):
+    lifecycle = serializers.ChoiceField(choices=Stage.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model_id = serializers.IntegerField(read_only=True)
+    file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
+    experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
+    created_by_id = serializers.IntegerField(read_only=True, allow_null=True)
+    hyperparameters = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = (
+            "id",
+            "model_id",
+            "version_number",
+            *METRIC_FIELDS,
+            "hyperparameters",
+            "file_path",
+            "file_size",
+            "file_sha256",
+            "experiment_id",
+            "created_by_id",
+            "note",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class VersionCreateSerializer(StrictSerializer):
+    accuracy = _metric_field()
+    precision = _metric_field()
+    recall = _metric_field()
+    f1_score = _metric_field()
+    hyperparameters = HyperparametersField(required=False)
+    experiment_id = serializers.PrimaryKeyRelatedField(
+        source="experiment", queryset=Experiment.objects.all(), allow_null=True, required=False
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class RollbackSerializer(StrictSerializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class LifecycleEventSerializer(serializers.ModelSerializer):
+    model_id = serializers.IntegerField(read_only=True)
+    actor_id = serializers.IntegerField(read_only=True, allow_null=True)
+    actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = LifecycleEvent
+        fields = ("id", "model_id", "from_stage", "to_stage", "actor_id", "actor", "comment", "created_at")
+        read_only_fields = fields
+
+
+# --- models -------------------------------------------------------------------------------------
+
+NUMBER = OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version number.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List models", description="Filter, search, order and paginate the registry."),
+    retrieve=extend_schema(summary="Get a model"),
+    create=extend_schema(
+        summary="Register a model",
+        request=MLModelWriteSerializer,
+        responses={201: MLModelSerializer, 400: OpenApiResponse(description="Field errors")},
+        examples=[
+            OpenApiExample(
+                "A classifier",
+                value={
+                    "name": "churn-xgb",
+                    "framework": "xgboost",
+                    "task_type": "classification",
+                    "accuracy": 0.91,
+                    "hyperparameters": {"max_depth": 6},
+                },
+                request_only=True,
+            )
+        ],
+    ),
+    update=extend_schema(summary="Replace a model's fields", request=MLModelWriteSerializer),
+    partial_update=extend_schema(summary="Change some of a model's fields", request=MLModelWriteSerializer),
+    destroy=extend_schema(summary="Delete a model, its versions, events and files"),
+)
+class MLModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = MLModelSerializer
+    permission_classes = [IsAuthenticated, IsOwnerOrSuperuserToChange]
+    filterset_class = MLModelFilterSet
+    queryset = MLModel.objects.none()  # for schema generation; requests use get_queryset()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return MLModel.objects.none()
+        return selectors.model_list(user=self.request.user)
+
+    def _write(self, request, *, partial: bool) -> dict:
+        serializer = MLModelWriteSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def create(self, request):
+        data = self._write(request, partial=False)
+        model = services.model_create(owner=request.user, **data)
+        return Response(MLModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None):
+        return self._update(request, partial=False)
+
+    def partial_update(self, request, pk=None):
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial: bool):
+        model = self.get_object()
+        data = self._write(request, partial=partial)
+        services.model_update(model=model, actor=request.user, data=data)
+        return Response(MLModelSerializer(model).data)
+
+    def destroy(self, request, pk=None):
+        services.model_delete(model=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Move the lifecycle stage",
+        request=LifecycleMoveSerializer,
+        responses={200: MLModelSerializer, 400: OpenApiResponse(description="Refused move, naming the allowed ones")},
+        examples=[OpenApiExample("Promote", value={"lifecycle": "staging", "comment": "passed offline eval"})],
+    )
+    @action(detail=True, methods=["patch"])
+    def lifecycle(self, request, pk=None):
+        model = self.get_object()
+        serializer = LifecycleMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.lifecycle_move(
+            model=model,
+            actor=request.user,
+            to_stage=serializer.validated_data["lifecycle"],
+            comment=serializer.validated_data["comment"],
+        )
+        return Response(MLModelSerializer(model).data)
+
+    @extend_schema(summary="List a model's versions", responses=ModelVersionSerializer(many=True), methods=["GET"])
+    @extend_schema(
+        summary="Record a new version",
+        request=VersionCreateSerializer,
+        responses={201: ModelVersionSerializer},
+        methods=["POST"],
+        examples=[OpenApiExample("Nightly metrics", value={"accuracy": 0.93, "note": "nightly retrain"})],
+    )
+    @action(detail=True, methods=["get", "post"], serializer_class=ModelVersionSerializer, filterset_class=None)
+    def versions(self, request, pk=None):
+        model = self.get_object()
+        if request.method == "POST":
+            serializer = VersionCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = dict(serializer.validated_data)
+            note = data.pop("note")
+            version = services.version_record(model=model, actor=request.user, data=data, note=note)
+            return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(selectors.version_list(model=model))
+        return self.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+
+    @extend_schema(summary="Get one version", parameters=[NUMBER], responses=ModelVersionSerializer)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]+)",
+        serializer_class=ModelVersionSerializer,
+        filterset_class=None,
+    )
+    def version(self, request, pk=None, number=None):
+        model = self.get_object()
+        version = get_object_or_404(selectors.version_list(model=model), version_number=int(number))
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(
+        summary="Roll back to a version",
+        description="Records a new version equal to version `number` and makes it current.",
+        parameters=[NUMBER],
+        request=RollbackSerializer,
+        responses={201: ModelVersionSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"versions/(?P<number>[0-9]+)/rollback",
+        serializer_class=ModelVersionSerializer,
+        filterset_class=None,
+    )
+    def rollback(self, request, pk=None, number=None):
+        model = self.get_object()
+        version = get_object_or_404(selectors.version_list(model=model), version_number=int(number))
+        serializer = RollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new_version = services.model_rollback(
+            version=version, actor=request.user, note=serializer.validated_data["note"]
+        )
+        return Response(ModelVersionSerializer(new_version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="The lifecycle audit trail", responses=LifecycleEventSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=LifecycleEventSerializer, filterset_class=None)
+    def history(self, request, pk=None):
+        model = self.get_object()
+        page = self.paginate_queryset(selectors.event_list(model=model))
+        return self.get_paginated_response(LifecycleEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Download the current artifact",
+        description="302 to a presigned URL when artifacts are in S3; the file itself otherwise.",
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="Redirect to a presigned S3 URL"),
+            404: ErrorSerializer,
+        },
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def download(self, request, pk=None):
+        model = self.get_object()
+        if not model.file:
+            raise Http404("This model has no artifact file.")
+        url = artifact_presigned_url(model.file, expires_in=settings.PRESIGNED_URL_SECONDS)
+        if url is not None:
+            return HttpResponseRedirect(url)
+        return _file_response(model.file, size=model.file_size)
+
+
+def _file_response(key: str, *, size: int | None) -> FileResponse:
+    name = key.rsplit("/", 1)[-1]
+    response = FileResponse(artifact_open_stream(key), as_attachment=True, filename=name)
+    if size is not None:
+        response["Content-Length"] = str(size)
+    return response
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+class UploadSerializer(StrictSerializer):
+    file = serializers.FileField(allow_empty_file=True)
+    model_id = serializers.IntegerField(min_value=1)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class UploadResultSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    content_type = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class PresignedUrlSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    expires_in = serializers.IntegerField()
+
+
+def _artifact(path: str, *, user=None) -> selectors.ArtifactRecord:
+    """The artifact a client-given path names: 400 for a malformed path, 404 when no row points
+    at it (or ``user`` may not read it). Validation comes before any storage call."""
+    try:
+        parsed = parse_artifact_path(path)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"detail": error.messages[0]}) from None
+    record = selectors.artifact_record(path=parsed, user=user)
+    if record is None:
+        raise Http404("No artifact at this path.")
+    return record
+
+
+@extend_schema(tags=["files"])
+class FileUploadView(GenericAPIView):
+    """Upload an artifact for a model; it becomes the model's new version."""
+
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = UploadSerializer
+
+    @extend_schema(
+        summary="Upload an artifact file",
+        request={"multipart/form-data": UploadSerializer},
+        responses={
+            201: UploadResultSerializer,
+            400: OpenApiResponse(description="Field errors"),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            413: ErrorSerializer,
+        },
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            return Response(
+                {"detail": f"File too large: {upload.size} bytes; the limit is {settings.MAX_UPLOAD_BYTES} bytes."},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        model = get_object_or_404(selectors.model_list(user=request.user), pk=serializer.validated_data["model_id"])
+        if not model.can_change(request.user):
+            raise DRFPermissionDenied("Only the model's owner or a superuser can upload its files.")
+        version = services.model_attach_file(
+            model=model, actor=request.user, file=upload, note=serializer.validated_data["note"]
+        )
+        content_type = mimetypes.guess_type(version.file)[0] or "application/octet-stream"
+        return Response(
+            {
+                "path": version.file,
+                "size": version.file_size,
+                "sha256": version.file_sha256,
+                "content_type": content_type,
+                "version": version.version_number,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema(tags=["files"])
+class FileDownloadView(GenericAPIView):
+    """Stream a stored artifact (any version's file) as an attachment."""
+
+    serializer_class = ErrorSerializer  # errors only; the success body is the file
+
+    @extend_schema(
+        summary="Download an artifact by path",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 400: ErrorSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request, path: str):
+        record = _artifact(path, user=request.user)
+        return _file_response(path, size=record.size)
+
+
+@extend_schema(tags=["files"])
+class PresignedUrlView(GenericAPIView):
+    """A URL that downloads the artifact without a token, valid for ``expires_in`` seconds."""
+
+    serializer_class = PresignedUrlSerializer
+
+    @extend_schema(
+        summary="Get a presigned download URL",
+        responses={200: PresignedUrlSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request, path: str):
+        _artifact(path, user=request.user)
+        expires_in = settings.PRESIGNED_URL_SECONDS
+        url = artifact_presigned_url(path, expires_in=expires_in)
+        if url is None:
+            token = signed_download_token(path)
+            url = request.build_absolute_uri(reverse("api:files-signed-download", args=[token]))
+        return Response({"url": url, "expires_in": expires_in})
+
+
+@extend_schema(tags=["files"])
+class SignedDownloadView(GenericAPIView):
+    """Serve a file named by a signed, expiring token (the embedded storage's presigned URL)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    serializer_class = ErrorSerializer
+
+    @extend_schema(
+        summary="Download through a signed URL",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 403: ErrorSerializer},
+    )
+    def get(self, request, token: str):
+        try:
+            key = key_from_download_token(token, max_age=settings.PRESIGNED_URL_SECONDS)
+        except signing.SignatureExpired:
+            raise DRFPermissionDenied("This download link has expired.") from None
+        except signing.BadSignature:
+            raise DRFPermissionDenied("This download link is not valid.") from None
+        # The signature stands in for the sign-in; the file must still belong to a model.
+        record = _artifact(key)
+        return _file_response(key, size=record.size)

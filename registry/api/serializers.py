@@ -1,0 +1,23 @@
+from rest_framework import serializers
+
+# Sent by the browsable API's HTML forms alongside the data.
+FORM_HOUSEKEEPING = {"csrfmiddlewaretoken"}
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know (DRF drops them silently), naming the ones it accepts."""
+
+    def validate(self, attrs):
+        if isinstance(self.initial_data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(self.initial_data) - writable - FORM_HOUSEKEEPING)
+            if unknown:
+                accepted = ", ".join(sorted(writable))
+                raise serializers.ValidationError(
+                    {name: [f"Unknown or read-only field. Accepted fields: {accepted}."] for name in unknown}
+                )
+        return super().validate(attrs)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,33 @@
+from django.urls import include, path, re_path
+from rest_framework.routers import DefaultRouter
+
+from accounts import api as accounts_api
+from experiments.api import ExperimentViewSet
+from mlmodels import api as mlmodels_api
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("models", mlmodels_api.MLModelViewSet, basename="models")
+router.register("experiments", ExperimentViewSet, basename="experiments")
+
+# The guide's auth and file routes have no trailing slash; DRF clients often add one: both work.
+auth_patterns = [
+    re_path(r"^register/?$", accounts_api.RegisterView.as_view(), name="auth-register"),
+    re_path(r"^login/?$", accounts_api.LoginView.as_view(), name="auth-login"),
+    re_path(r"^refresh/?$", accounts_api.RefreshView.as_view(), name="auth-refresh"),
+    re_path(r"^logout/?$", accounts_api.LogoutView.as_view(), name="auth-logout"),
+    re_path(r"^me/?$", accounts_api.MeView.as_view(), name="auth-me"),
+]
+file_patterns = [
+    re_path(r"^upload/?$", mlmodels_api.FileUploadView.as_view(), name="files-upload"),
+    path("download/<path:path>", mlmodels_api.FileDownloadView.as_view(), name="files-download"),
+    path("presigned-url/<path:path>", mlmodels_api.PresignedUrlView.as_view(), name="files-presigned-url"),
+    path("signed/<str:token>", mlmodels_api.SignedDownloadView.as_view(), name="files-signed-download"),
+]
+
+urlpatterns = [
+    path("auth/", include(auth_patterns)),
+    path("files/", include(file_patterns)),
+    path("", include(router.urls)),
+]
