@@ -28,9 +28,6 @@ def user_register(*, username: str, email: str, password: str) -> User:
     except ValidationError as error:
         errors["password"] = error.messages
     if errors:
-        # The email constraint's message is reported by full_clean under __all__; it belongs to email.
-        if "__all__" in errors:
-            errors.setdefault("email", []).extend(errors.pop("__all__"))
         raise ValidationError(errors)
     user.set_password(password)
     with integrity_as_validation(user), transaction.atomic():

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
-from registry.validators import validate_json_object, validate_string_list
+from registry.validators import FieldedConstraintsMixin, validate_json_object, validate_string_list
 
 
 class ExperimentQuerySet(models.QuerySet):
@@ -25,7 +25,9 @@ class ExperimentQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
 
-class Experiment(models.Model):
+class Experiment(FieldedConstraintsMixin, models.Model):
+    CONSTRAINT_ERROR_FIELDS = {"duplicate_name": "name"}
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -42,6 +44,7 @@ class Experiment(models.Model):
             models.UniqueConstraint(
                 fields=["owner", "name"],
                 name="experiments_experiment_unique_name_per_owner",
+                violation_error_code="duplicate_name",
                 violation_error_message="You already have an experiment with this name.",
             ),
         ]

@@ -3,7 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from registry.validators import validate_json_object
+from registry.validators import FieldedConstraintsMixin, validate_json_object
 
 METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score")
 
@@ -79,7 +79,9 @@ class MLModelQuerySet(models.QuerySet):
         return self.filter(lifecycle=stage)
 
 
-class MLModel(models.Model):
+class MLModel(FieldedConstraintsMixin, models.Model):
+    CONSTRAINT_ERROR_FIELDS = {"duplicate_name": "name"}
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="models")
     experiment = models.ForeignKey(
         "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
@@ -119,6 +121,7 @@ class MLModel(models.Model):
             models.UniqueConstraint(
                 fields=["owner", "name"],
                 name="mlmodel_unique_name_per_owner",
+                violation_error_code="duplicate_name",
                 violation_error_message="You already have a model with this name.",
             ),
             models.CheckConstraint(condition=Q(lifecycle__in=Stage.values), name="mlmodel_lifecycle_valid"),

@@ -1,4 +1,4 @@
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 
 def validate_json_object(value: object) -> None:
@@ -9,3 +9,28 @@ def validate_json_object(value: object) -> None:
 def validate_string_list(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Must be a JSON list of strings.", code="not_string_list")
+
+
+class FieldedConstraintsMixin:
+    """Report constraint violations under the field they concern instead of ``__all__``.
+
+    Django files a violated multi-field UniqueConstraint under NON_FIELD_ERRORS; a client sending
+    ``{"name": ...}`` wants the error under ``name``. ``CONSTRAINT_ERROR_FIELDS`` maps each
+    constraint's ``violation_error_code`` to that field.
+    """
+
+    CONSTRAINT_ERROR_FIELDS: dict[str, str] = {}
+
+    def validate_constraints(self, exclude=None):
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict({})
+            for misplaced in list(errors.get(NON_FIELD_ERRORS, [])):
+                field = self.CONSTRAINT_ERROR_FIELDS.get(misplaced.code)
+                if field:
+                    errors[NON_FIELD_ERRORS].remove(misplaced)
+                    errors.setdefault(field, []).append(misplaced)
+            if not errors.get(NON_FIELD_ERRORS):
+                errors.pop(NON_FIELD_ERRORS, None)
+            raise ValidationError(errors) from None

@@ -1,0 +1,516 @@
+"""/api/v1/models/ as the owner, another signed-in user, a superuser and an anonymous client."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from experiments.tests.factories import ExperimentFactory
+from mlmodels import services
+from mlmodels.models import LifecycleEvent, MLModel, Stage
+from mlmodels.tests.factories import MLModelFactory
+
+pytestmark = pytest.mark.django_db
+
+MODELS = "/api/v1/models/"
+CONTRACT_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "framework",
+    "task_type",
+    "lifecycle",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1_score",
+    "hyperparameters",
+    "file_path",
+    "file_size",
+    "file_sha256",
+    "owner_id",
+    "experiment_id",
+    "latest_version",
+    "created_at",
+    "updated_at",
+}
+
+
+def detail(model, suffix: str = "") -> str:
+    return f"{MODELS}{model.pk}/{suffix}"
+
+
+def attach(model, content: bytes = b"weights", name: str = "model.bin"):
+    data = io.BytesIO(content)
+    data.name = name
+    return services.model_attach_file(model=model, actor=model.owner, file=data)
+
+
+@pytest.fixture
+def owner_api(client_for, user):
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(client_for, other_user):
+    return client_for(other_user)
+
+
+@pytest.fixture
+def super_api(client_for, superuser):
+    return client_for(superuser)
+
+
+@pytest.fixture
+def model(user):
+    return MLModelFactory(owner=user, name="churn")
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+
+def test_anonymous_client_cannot_list_models(api_client):
+    response = api_client.get(MODELS)
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_every_signed_in_user_lists_every_model(other_api, model):
+    response = other_api.get(MODELS)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 1
+    assert set(body["results"][0]) == CONTRACT_FIELDS
+    assert body["results"][0]["owner_id"] == model.owner_id
+
+
+def count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_list_runs_the_same_queries_for_one_and_a_hundred_rows(owner_api, user):
+    MLModelFactory(owner=user)
+    one_row = count_queries(owner_api, f"{MODELS}?page_size=100")
+    for _ in range(99):
+        MLModelFactory(owner=user)
+
+    # user (from the token), count, page of rows.
+    assert count_queries(owner_api, f"{MODELS}?page_size=100") == one_row <= 3
+
+
+def test_list_pages_with_page_size(owner_api, user):
+    for _ in range(5):
+        MLModelFactory(owner=user)
+
+    body = owner_api.get(f"{MODELS}?page_size=2&page=2").json()
+
+    assert body["count"] == 5
+    assert len(body["results"]) == 2
+    assert "page=3" in body["next"] and "page_size=2" in body["next"]
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "101", "100000", "abc"])
+def test_bad_page_sizes_are_refused(owner_api, page_size):
+    response = owner_api.get(f"{MODELS}?page_size={page_size}")
+
+    assert response.status_code == 400
+    assert "from 1 to 100" in response.json()["page_size"][0]
+
+
+def names(response) -> list[str]:
+    assert response.status_code == 200, response.json()
+    return [row["name"] for row in response.json()["results"]]
+
+
+@pytest.fixture
+def catalogue(user, other_user):
+    experiment = ExperimentFactory(owner=user)
+    a = MLModelFactory(owner=user, name="alpha", framework="sklearn", task_type="classification", accuracy=0.5)
+    b = MLModelFactory(
+        owner=user, name="beta", framework="pytorch", task_type="regression", accuracy=0.9, experiment=experiment
+    )
+    c = MLModelFactory(
+        owner=other_user,
+        name="gamma",
+        framework="xgboost",
+        task_type="classification",
+        accuracy=0.7,
+        description="fraud detector",
+    )
+    services.lifecycle_move(model=b, actor=user, to_stage=Stage.STAGING)
+    return {"a": a, "b": b, "c": c, "experiment": experiment}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("framework=sklearn", ["alpha"]),
+        ("framework=sklearn,xgboost", ["alpha", "gamma"]),
+        ("task_type=classification", ["alpha", "gamma"]),
+        ("lifecycle=staging", ["beta"]),
+        ("lifecycle=development,staging", ["alpha", "beta", "gamma"]),
+        ("owner=someone-else", ["gamma"]),
+        ("search=fraud", ["gamma"]),
+        ("search=ALP", ["alpha"]),
+        ("min_accuracy=0.7", ["beta", "gamma"]),
+        ("max_accuracy=0.7", ["alpha", "gamma"]),
+        ("min_accuracy=0.6&max_accuracy=0.8", ["gamma"]),
+        ("ordering=-accuracy", ["beta", "gamma", "alpha"]),
+        ("ordering=name", ["alpha", "beta", "gamma"]),
+    ],
+)
+def test_list_filters_search_and_ordering(owner_api, catalogue, query, expected):
+    result = names(owner_api.get(f"{MODELS}?{query}"))
+
+    assert (result if "ordering" in query else sorted(result)) == expected
+
+
+def test_list_filters_by_owner_id_and_experiment(owner_api, catalogue, other_user):
+    assert names(owner_api.get(f"{MODELS}?owner={other_user.pk}")) == ["gamma"]
+    assert names(owner_api.get(f"{MODELS}?experiment={catalogue['experiment'].pk}")) == ["beta"]
+
+
+def test_list_filters_by_creation_time(owner_api, catalogue):
+    MLModel.objects.filter(pk=catalogue["a"].pk).update(created_at=timezone.now() - timedelta(days=10))
+    cutoff = (timezone.now() - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+
+    assert sorted(names(owner_api.get(f"{MODELS}?created_after={cutoff}"))) == ["beta", "gamma"]
+    assert names(owner_api.get(f"{MODELS}?created_before={cutoff}")) == ["alpha"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("framework=caffe", "framework"),
+        ("lifecycle=staging,heaven", "lifecycle"),
+        ("task_type=dreaming", "task_type"),
+        ("ordering=password", "ordering"),
+        ("min_accuracy=high", "min_accuracy"),
+        ("created_after=yesterday", "created_after"),
+    ],
+)
+def test_invalid_filter_values_are_refused_with_the_field_named(owner_api, query, field):
+    response = owner_api.get(f"{MODELS}?{query}")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def test_create_makes_the_caller_the_owner_in_development_at_version_one(owner_api, user):
+    response = owner_api.post(
+        MODELS,
+        {"name": "new", "framework": "onnx", "task_type": "regression", "accuracy": 0.8, "hyperparameters": {"a": 1}},
+    )
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert set(body) == CONTRACT_FIELDS
+    assert (body["owner_id"], body["lifecycle"], body["latest_version"]) == (user.pk, "development", 1)
+    assert MLModel.objects.get(pk=body["id"]).versions.get().accuracy == 0.8
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "m", "accuracy": 1.5}, "accuracy"),
+        ({"name": "m", "recall": -0.2}, "recall"),
+        ({"name": "m", "accuracy": "high"}, "accuracy"),
+        ({"name": "m", "framework": "caffe"}, "framework"),
+        ({"name": "m", "task_type": 7}, "task_type"),
+        ({"name": "m", "hyperparameters": [1, 2]}, "hyperparameters"),
+        ({"name": "m", "hyperparameters": "depth=3"}, "hyperparameters"),
+        ({"name": "m", "experiment_id": 999999}, "experiment_id"),
+        ({"name": "m", "lifecycle": "production"}, "lifecycle"),
+        ({"name": "m", "owner_id": 1}, "owner_id"),
+        ({"name": "m", "colour": "blue"}, "colour"),
+    ],
+)
+def test_create_refuses_invalid_input_naming_the_field(owner_api, payload, field):
+    response = owner_api.post(MODELS, payload)
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not MLModel.objects.exists()
+
+
+def test_create_refuses_a_duplicate_name_for_the_same_owner(owner_api, model):
+    response = owner_api.post(MODELS, {"name": "churn"})
+
+    assert response.status_code == 400
+    assert response.json() == {"name": ["You already have a model with this name."]}
+
+
+def test_create_refuses_malformed_json(owner_api):
+    response = owner_api.generic("POST", MODELS, '{"name": ', content_type="application/json")
+
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
+
+
+def test_anonymous_client_cannot_create(api_client):
+    assert api_client.post(MODELS, {"name": "x"}).status_code == 401
+    assert not MLModel.objects.exists()
+
+
+# --- retrieve, update, delete -------------------------------------------------------------------
+
+
+def test_any_signed_in_user_reads_a_model(other_api, model):
+    response = other_api.get(detail(model))
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "churn"
+
+
+def test_reading_a_missing_model_is_404_json(owner_api):
+    response = owner_api.get(f"{MODELS}999999/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No MLModel matches the given query."}
+
+
+def test_owner_patches_metrics_and_a_version_is_recorded(owner_api, model):
+    response = owner_api.patch(detail(model), {"accuracy": 0.99})
+
+    assert response.status_code == 200, response.json()
+    assert (response.json()["accuracy"], response.json()["latest_version"]) == (0.99, 2)
+
+
+def test_owner_patches_the_description_without_a_new_version(owner_api, model):
+    response = owner_api.patch(detail(model), {"description": "better words"})
+
+    assert response.status_code == 200
+    assert (response.json()["description"], response.json()["latest_version"]) == ("better words", 1)
+
+
+def test_put_replaces_fields_and_requires_the_name(owner_api, model):
+    assert owner_api.put(detail(model), {"description": "no name"}).status_code == 400
+
+    response = owner_api.put(detail(model), {"name": "renamed", "framework": "keras"})
+
+    assert response.status_code == 200
+    assert (response.json()["name"], response.json()["framework"]) == ("renamed", "keras")
+
+
+@pytest.mark.parametrize("field", ["lifecycle", "owner_id", "latest_version", "file_path"])
+def test_patch_refuses_read_only_fields(owner_api, model, field):
+    response = owner_api.patch(detail(model), {field: "production"})
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert MLModel.objects.get(pk=model.pk).lifecycle == Stage.DEVELOPMENT
+
+
+def test_other_user_cannot_update_or_delete(other_api, model):
+    assert other_api.patch(detail(model), {"accuracy": 0.1}).status_code == 403
+    assert other_api.put(detail(model), {"name": "mine"}).status_code == 403
+    assert other_api.delete(detail(model)).status_code == 403
+
+    model.refresh_from_db()
+    assert (model.name, model.accuracy, model.latest_version) == ("churn", 0.9, 1)
+
+
+def test_superuser_updates_and_deletes_any_model(super_api, model):
+    assert super_api.patch(detail(model), {"accuracy": 0.1}).status_code == 200
+    assert super_api.delete(detail(model)).status_code == 204
+    assert not MLModel.objects.exists()
+
+
+def test_owner_deletes_a_model(owner_api, model):
+    response = owner_api.delete(detail(model))
+
+    assert response.status_code == 204
+    assert not MLModel.objects.exists()
+
+
+def test_anonymous_client_cannot_read_update_or_delete(api_client, model):
+    for method in ("get", "put", "patch", "delete"):
+        assert getattr(api_client, method)(detail(model)).status_code == 401
+    assert MLModel.objects.filter(pk=model.pk).exists()
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+def test_owner_promotes_and_the_move_is_audited(owner_api, model, user):
+    response = owner_api.patch(detail(model, "lifecycle/"), {"lifecycle": "staging", "comment": "offline eval ok"})
+
+    assert response.status_code == 200
+    assert response.json()["lifecycle"] == "staging"
+    event = LifecycleEvent.objects.get(model=model)
+    assert (event.from_stage, event.to_stage, event.actor, event.comment) == (
+        "development",
+        "staging",
+        user,
+        "offline eval ok",
+    )
+
+
+def test_an_illegal_move_is_400_naming_the_allowed_moves(owner_api, model):
+    response = owner_api.patch(detail(model, "lifecycle/"), {"lifecycle": "production"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "lifecycle": ["Cannot move from development to production. Allowed moves from development: staging, archived."]
+    }
+
+
+def test_production_needs_an_artifact_file(owner_api, model):
+    owner_api.patch(detail(model, "lifecycle/"), {"lifecycle": "staging"})
+
+    refused = owner_api.patch(detail(model, "lifecycle/"), {"lifecycle": "production"})
+    attach(model)
+    accepted = owner_api.patch(detail(model, "lifecycle/"), {"lifecycle": "production"})
+
+    assert refused.status_code == 400
+    assert "without an artifact file" in refused.json()["lifecycle"][0]
+    assert accepted.status_code == 200
+    assert accepted.json()["lifecycle"] == "production"
+
+
+@pytest.mark.parametrize("payload", [{}, {"lifecycle": "heaven"}, {"lifecycle": "staging", "extra": 1}])
+def test_lifecycle_move_refuses_bad_input(owner_api, model, payload):
+    response = owner_api.patch(detail(model, "lifecycle/"), payload)
+
+    assert response.status_code == 400
+    assert not LifecycleEvent.objects.exists()
+
+
+def test_other_user_cannot_move_the_lifecycle(other_api, model):
+    response = other_api.patch(detail(model, "lifecycle/"), {"lifecycle": "staging"})
+
+    assert response.status_code == 403
+    assert MLModel.objects.get(pk=model.pk).lifecycle == Stage.DEVELOPMENT
+
+
+def test_superuser_moves_any_model(super_api, model):
+    assert super_api.patch(detail(model, "lifecycle/"), {"lifecycle": "archived"}).status_code == 200
+
+
+def test_history_lists_every_move_newest_first(other_api, model, user):
+    for stage in ("staging", "development", "archived"):
+        services.lifecycle_move(model=model, actor=user, to_stage=stage)
+
+    response = other_api.get(detail(model, "history/"))
+
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert [(r["from_stage"], r["to_stage"]) for r in rows] == [
+        ("development", "archived"),
+        ("staging", "development"),
+        ("development", "staging"),
+    ]
+    assert rows[0]["actor"] == "owner" and rows[0]["actor_id"] == user.pk
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+
+def test_owner_records_a_version_with_metrics(owner_api, model, user):
+    response = owner_api.post(detail(model, "versions/"), {"accuracy": 0.95, "note": "nightly"})
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["version_number"], body["accuracy"], body["note"], body["created_by_id"]) == (
+        2,
+        0.95,
+        "nightly",
+        user.pk,
+    )
+    assert MLModel.objects.get(pk=model.pk).accuracy == 0.95
+
+
+@pytest.mark.parametrize("payload", [{"accuracy": 2}, {"hyperparameters": [1]}, {"lifecycle": "staging"}])
+def test_version_create_refuses_bad_input(owner_api, model, payload):
+    assert owner_api.post(detail(model, "versions/"), payload).status_code == 400
+    assert model.versions.count() == 1
+
+
+def test_other_user_cannot_record_a_version(other_api, model):
+    assert other_api.post(detail(model, "versions/"), {"accuracy": 0.1}).status_code == 403
+    assert model.versions.count() == 1
+
+
+def test_versions_list_newest_first_for_any_user(other_api, model, user):
+    services.version_record(model=model, actor=user, data={"accuracy": 0.1})
+
+    response = other_api.get(detail(model, "versions/"))
+
+    assert response.status_code == 200
+    assert [v["version_number"] for v in response.json()["results"]] == [2, 1]
+
+
+def test_versions_list_runs_the_same_queries_for_one_and_many_versions(owner_api, model, user):
+    one = count_queries(owner_api, detail(model, "versions/?page_size=100"))
+    for _ in range(30):
+        services.version_record(model=model, actor=user)
+
+    assert count_queries(owner_api, detail(model, "versions/?page_size=100")) == one
+
+
+def test_get_one_version_by_number(other_api, model):
+    assert other_api.get(detail(model, "versions/1/")).json()["version_number"] == 1
+    assert other_api.get(detail(model, "versions/7/")).status_code == 404
+
+
+def test_owner_rolls_back_to_an_earlier_version(owner_api, model):
+    owner_api.patch(detail(model), {"accuracy": 0.2})
+
+    response = owner_api.post(detail(model, "versions/1/rollback/"), {})
+
+    assert response.status_code == 201
+    assert (response.json()["version_number"], response.json()["accuracy"]) == (3, 0.9)
+    assert MLModel.objects.get(pk=model.pk).accuracy == 0.9
+
+
+def test_rollback_to_a_missing_version_is_404(owner_api, model):
+    assert owner_api.post(detail(model, "versions/9/rollback/"), {}).status_code == 404
+
+
+def test_other_user_cannot_roll_back(other_api, model):
+    assert other_api.post(detail(model, "versions/1/rollback/"), {}).status_code == 403
+    assert model.versions.count() == 1
+
+
+# --- download -----------------------------------------------------------------------------------
+
+
+def test_download_of_a_model_without_a_file_is_404_json(owner_api, model):
+    response = owner_api.get(detail(model, "download/"))
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "This model has no artifact file."}
+
+
+def test_any_signed_in_user_downloads_the_current_artifact(other_api, model, settings):
+    attach(model, b"current weights", "final.bin")
+
+    response = other_api.get(detail(model, "download/"))
+
+    if settings.USE_S3:
+        assert response.status_code == 302
+        assert "X-Amz-Signature=" in response["Location"]
+    else:
+        assert response.status_code == 200
+        assert response["Content-Disposition"] == 'attachment; filename="final.bin"'
+        assert b"".join(response.streaming_content) == b"current weights"
+
+
+def test_anonymous_client_cannot_download(api_client, model):
+    attach(model)
+
+    assert api_client.get(detail(model, "download/")).status_code == 401
