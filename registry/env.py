@@ -9,6 +9,7 @@ test of docker-compose.yml checks that the stack sets only variables the setting
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -72,6 +73,19 @@ def env_choice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
         return default
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+    return value
+
+
+_RATE = re.compile(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate in DRF's form, e.g. ``20/minute``."""
+    value = _raw(name)
+    if value is None:
+        return default
+    if not _RATE.fullmatch(value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 20/minute (per second, minute, hour or day).")
     return value
 
 

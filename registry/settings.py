@@ -10,7 +10,7 @@ from pathlib import Path
 
 import environ
 
-from registry.env import env_bool, env_choice, env_int, env_list, env_required, env_str, env_url
+from registry.env import env_bool, env_choice, env_int, env_list, env_rate, env_required, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -233,9 +233,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "user": env_str("THROTTLE_RATE_USER", "6000/minute"),
+        "user": env_rate("THROTTLE_RATE_USER", "6000/minute"),
         # Login and registration, per client address: slows password guessing and sign-up floods.
-        "auth": env_str("THROTTLE_RATE_AUTH", "20/minute"),
+        "auth": env_rate("THROTTLE_RATE_AUTH", "20/minute"),
     },
     "EXCEPTION_HANDLER": "registry.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -28,6 +28,8 @@ CONFIG_VARIABLES = (
     "MAX_UPLOAD_BYTES",
     "REGISTRATION_OPEN",
     "LOG_LEVEL",
+    "THROTTLE_RATE_AUTH",
+    "PRESIGNED_URL_SECONDS",
 )
 LONG_SECRET = "s" * 64
 
@@ -137,6 +139,8 @@ def test_production_starts_with_a_secret_key_and_no_default_hosts():
         ("MAX_UPLOAD_BYTES", "0", "MAX_UPLOAD_BYTES=0 is below the minimum of 1"),
         ("DATABASE_URL", "mysql://db/registry", "DATABASE_URL must be a URL starting with one of postgres://"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a URL starting with one of redis://"),
+        ("THROTTLE_RATE_AUTH", "lots", "THROTTLE_RATE_AUTH='lots' is not a rate like 20/minute"),
+        ("PRESIGNED_URL_SECONDS", "0", "PRESIGNED_URL_SECONDS=0 is below the minimum of 1"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD' is not one of DEBUG, INFO"),
         ("AWS_S3_ENDPOINT_URL", "minio:9000", "AWS_S3_ENDPOINT_URL must be a URL starting with one of http://"),
     ],
