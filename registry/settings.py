@@ -210,6 +210,7 @@ REGISTRATION_OPEN = env_bool("REGISTRATION_OPEN", True)
 ACCESS_TOKEN_MINUTES = env_int("ACCESS_TOKEN_MINUTES", 30, minimum=1)
 REFRESH_TOKEN_DAYS = env_int("REFRESH_TOKEN_DAYS", 7, minimum=1)
 LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
