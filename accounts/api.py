@@ -111,6 +111,10 @@ class LoginView(GenericAPIView):
     throttle_classes = [AuthRateThrottle]
     serializer_class = LoginSerializer
 
+    def get_authenticate_header(self, request):
+        # Without authentication classes DRF would answer bad credentials with 403, not 401.
+        return 'Bearer realm="api"'
+
     @extend_schema(
         responses={200: TokenPairSerializer, 401: ErrorSerializer},
         examples=[

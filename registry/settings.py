@@ -238,6 +238,9 @@ REST_FRAMEWORK = {
         # Login and registration, per client address: slows password guessing and sign-up floods.
         "auth": env_rate("THROTTLE_RATE_AUTH", "20/minute"),
     },
+    # Trust X-Forwarded-For from this many proxies in front of the app (0: the peer's address), so a
+    # client cannot dodge the per-address throttle by inventing the header.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
     "EXCEPTION_HANDLER": "registry.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
