@@ -154,7 +154,7 @@ class LogoutView(GenericAPIView):
     permission_classes = [IsAuthenticated]
     serializer_class = LogoutSerializer
 
-    @extend_schema(responses={205: None, 400: ErrorSerializer})
+    @extend_schema(responses={205: None, 400: OpenApiResponse(description="Field errors")})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,14 +1,32 @@
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+def validate_no_nul(value: object) -> None:
+    """PostgreSQL's jsonb cannot store U+0000 anywhere in a document: refuse it as bad input."""
+    if _contains_nul(value):
+        raise ValidationError("Must not contain NUL characters (\\u0000).", code="null_characters_not_allowed")
+
+
 def validate_json_object(value: object) -> None:
     if not isinstance(value, dict):
         raise ValidationError("Must be a JSON object (a mapping of names to values).", code="not_object")
+    validate_no_nul(value)
 
 
 def validate_string_list(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Must be a JSON list of strings.", code="not_string_list")
+    validate_no_nul(value)
 
 
 class FieldedConstraintsMixin:
