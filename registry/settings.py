@@ -191,6 +191,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Uploaded artifacts go to a temporary file as they arrive (never into memory, whatever their size),
+# then stream from there to storage with their sha256 computed on the way.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 
 # --- Accounts -------------------------------------------------------------------------------
