@@ -9,7 +9,7 @@ from experiments import selectors, services
 from experiments.filters import ExperimentFilterSet
 from experiments.models import Experiment
 from registry.api.permissions import IsOwnerOrSuperuserToChange
-from registry.api.serializers import StrictSerializer
+from registry.api.serializers import JSONObjectField, StrictSerializer
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -37,20 +37,10 @@ class ExperimentSerializer(serializers.ModelSerializer):
         return [model.pk for model in experiment.models.all()]
 
 
-class ParametersField(serializers.JSONField):
-    default_error_messages = {"not_object": "Must be a JSON object (a mapping of names to values)."}
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not isinstance(value, dict):
-            self.fail("not_object")
-        return value
-
-
 class ExperimentWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
-    parameters = ParametersField(required=False)
+    parameters = JSONObjectField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
 
 

@@ -32,23 +32,13 @@ from mlmodels.storage import (
     signed_download_token,
 )
 from registry.api.permissions import IsOwnerOrSuperuserToChange
-from registry.api.serializers import ErrorSerializer, StrictSerializer
+from registry.api.serializers import ErrorSerializer, JSONObjectField, StrictSerializer
 
 # --- serializers --------------------------------------------------------------------------------
 
 
 def _metric_field() -> serializers.FloatField:
     return serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True, required=False)
-
-
-class HyperparametersField(serializers.JSONField):
-    default_error_messages = {"not_object": "Must be a JSON object (a mapping of names to values)."}
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not isinstance(value, dict):
-            self.fail("not_object")
-        return value
 
 
 class MLModelSerializer(serializers.ModelSerializer):
@@ -95,7 +85,7 @@ class MLModelWriteSerializer(StrictSerializer):
     precision = _metric_field()
     recall = _metric_field()
     f1_score = _metric_field()
-    hyperparameters = HyperparametersField(required=False)
+    hyperparameters = JSONObjectField(required=False)
 
 
 class LifecycleMoveSerializer(StrictSerializer):
@@ -134,7 +124,7 @@ class VersionCreateSerializer(StrictSerializer):
     precision = _metric_field()
     recall = _metric_field()
     f1_score = _metric_field()
-    hyperparameters = HyperparametersField(required=False)
+    hyperparameters = JSONObjectField(required=False)
     experiment_id = serializers.PrimaryKeyRelatedField(
         source="experiment", queryset=Experiment.objects.all(), allow_null=True, required=False
     )

@@ -1,9 +1,9 @@
 """The model list's filters, search and ordering: one FilterSet for the API and the dashboard."""
 
 import django_filters
-from django.db.models import Q
 
 from mlmodels.models import Framework, MLModel, Stage, TaskType
+from registry.filters import filter_by_owner, filter_by_words
 
 ORDERING_FIELDS = ("name", "created_at", "updated_at", "accuracy", "precision", "recall", "f1_score")
 
@@ -27,9 +27,9 @@ class MLModelFilterSet(django_filters.FilterSet):
     framework = ChoiceInFilter(choices=Framework.choices, help_text="One or more, comma-separated.")
     task_type = ChoiceInFilter(choices=TaskType.choices, help_text="One or more, comma-separated.")
     lifecycle = ChoiceInFilter(choices=Stage.choices, help_text="One or more, comma-separated.")
-    owner = django_filters.CharFilter(method="filter_owner", help_text="Owner's id or username.")
+    owner = django_filters.CharFilter(method=filter_by_owner, help_text="Owner's id or username.")
     experiment = django_filters.NumberFilter(field_name="experiment_id", help_text="Experiment id.")
-    search = django_filters.CharFilter(method="filter_search", help_text="Words in the name or description.")
+    search = django_filters.CharFilter(method=filter_by_words, help_text="Words in the name or description.")
     min_accuracy = django_filters.NumberFilter(field_name="accuracy", lookup_expr="gte")
     max_accuracy = django_filters.NumberFilter(field_name="accuracy", lookup_expr="lte")
     min_precision = django_filters.NumberFilter(field_name="precision", lookup_expr="gte")
@@ -47,14 +47,3 @@ class MLModelFilterSet(django_filters.FilterSet):
     class Meta:
         model = MLModel
         fields: list[str] = []
-
-    def filter_owner(self, queryset, name, value):
-        value = value.strip()
-        if value.isdigit():
-            return queryset.filter(owner_id=int(value))
-        return queryset.filter(owner__username=value)
-
-    def filter_search(self, queryset, name, value):
-        for word in value.split():
-            queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word))
-        return queryset

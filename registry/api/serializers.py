@@ -21,3 +21,15 @@ class StrictSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (a mapping of names to values); lists, strings and numbers are refused."""
+
+    default_error_messages = {"not_object": "Must be a JSON object (a mapping of names to values)."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        return value
