@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.core.cache import cache
+from django.db.models import Count, QuerySet
 
-from mlmodels.models import LifecycleEvent, MLModel, ModelVersion
+from mlmodels.models import Framework, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import ArtifactPath
 
 
@@ -43,3 +44,38 @@ def artifact_record(*, path: ArtifactPath, user=None) -> ArtifactRecord | None:
         return ArtifactRecord(model_id=model.pk, size=model.file_size)
     sizes = model.versions.filter(file=path.key).values_list("file_size", flat=True)[:1]
     return ArtifactRecord(model_id=model.pk, size=sizes[0]) if sizes else None
+
+
+DASHBOARD_COUNTS_KEY = "dashboard:model-counts"
+
+
+def dashboard_counts() -> dict[str, list[tuple[str, str, int]]]:
+    """Models per lifecycle stage and per framework, as (value, label, count) rows.
+
+    Cached until a model is saved or deleted (see ``mlmodels.signals``); computing it costs two
+    grouped queries over the whole table.
+    """
+
+    def compute():
+        by_stage = dict(MLModel.objects.values_list("lifecycle").annotate(n=Count("id")).order_by())
+        by_framework = dict(MLModel.objects.values_list("framework").annotate(n=Count("id")).order_by())
+        return {
+            "lifecycle": [(value, label, by_stage.get(value, 0)) for value, label in Stage.choices],
+            "framework": sorted(
+                ((value, label, by_framework[value]) for value, label in Framework.choices if value in by_framework),
+                key=lambda row: -row[2],
+            ),
+            "total": sum(by_stage.values()),
+        }
+
+    return cache.get_or_set(DASHBOARD_COUNTS_KEY, compute, timeout=600)
+
+
+def recent_models(*, user, limit: int = 8) -> QuerySet[MLModel]:
+    return model_list(user=user).select_related("owner").order_by("-updated_at", "-id")[:limit]
+
+
+def recent_events(*, user, limit: int = 10) -> QuerySet[LifecycleEvent]:
+    if not user.is_authenticated:
+        return LifecycleEvent.objects.none()
+    return LifecycleEvent.objects.select_related("model", "actor").order_by("-created_at", "-id")[:limit]

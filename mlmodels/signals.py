@@ -1,16 +1,20 @@
-"""Stored files follow their rows out, but only once the delete has committed.
+"""Signals, for clean-up and cache invalidation only.
+
+Stored files follow their rows out, but only once the delete has committed.
 
 A model's versions can be deleted through many paths: a model delete, a user delete that cascades to
 their models, the admin. Hooking the row deletion here covers them all; scheduling the storage
 delete with ``on_commit`` means a delete that rolls back never loses a file.
 """
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from mlmodels.models import MLModel, ModelVersion
+from mlmodels.selectors import DASHBOARD_COUNTS_KEY
 from mlmodels.storage import artifact_delete_quietly
 
 
@@ -31,3 +35,10 @@ def schedule_file_removal(sender, instance, **kwargs) -> None:
     if key:
         model_id = instance.pk if sender is MLModel else instance.model_id
         transaction.on_commit(lambda: _delete_if_unreferenced(model_id, key), robust=True)
+
+
+@receiver(post_save, sender=MLModel)
+@receiver(post_delete, sender=MLModel)
+def forget_dashboard_counts(sender, **kwargs) -> None:
+    # The dashboard's cached counts are stale as soon as a model is added, moved or removed.
+    cache.delete(DASHBOARD_COUNTS_KEY)

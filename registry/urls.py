@@ -1,15 +1,17 @@
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
-from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from mlmodels import views as mlmodels_views
 from registry.api.errors import api_not_found
 from registry.health import health
 
 urlpatterns = [
-    path("", login_required(TemplateView.as_view(template_name="home.html")), name="home"),
+    path("", mlmodels_views.dashboard, name="dashboard"),
+    path("models/", include("mlmodels.urls")),
+    path("experiments/", include("experiments.urls")),
+    path("accounts/", include("accounts.urls")),
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),

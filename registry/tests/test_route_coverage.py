@@ -51,8 +51,11 @@ PUBLIC_ROUTES = {
     "health": "load balancers and monitors probe it without credentials",
     "schema": "the OpenAPI schema",
     "swagger-ui": "Swagger UI, reading the public schema",
-    # The admin's own login page (where every other admin page sends anonymous visitors).
+    # The login pages (where every other page sends anonymous visitors) and self-registration.
     "admin:login": "the admin login page",
+    "login": "the dashboard's login page",
+    "register": "creates an account (a 403 page when REGISTRATION_OPEN is false)",
+    "logout": "logging out needs no account (it only ends a session, POST only)",
     # Static files: whitenoise serves them outside the urlconf today; should django.conf.urls.static's
     # static() pattern ever be added (it is unnamed), its files are public assets.
     "^static/(?P<path>.*)$": "public assets (css, js)",
@@ -363,7 +366,7 @@ def test_every_route_refuses_anonymous_requests(seeded):
     # The walk really covered the project: API, pages and admin, file routes included.
     names = {route.name for route in result.routes}
     for expected in (
-        "home",
+        "dashboard",
         "admin:index",
         "admin:accounts_user_change",
         "api:api-root",

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from experiments import views
+
+urlpatterns = [
+    path("", views.experiment_list, name="experiment-list"),
+    path("new/", views.experiment_create, name="experiment-create"),
+    path("<int:pk>/", views.experiment_detail, name="experiment-detail"),
+    path("<int:pk>/edit/", views.experiment_edit, name="experiment-edit"),
+    path("<int:pk>/delete/", views.experiment_delete, name="experiment-delete"),
+]

@@ -1,0 +1,54 @@
+from django import forms
+
+from experiments.models import Experiment
+from mlmodels.models import METRIC_FIELDS, Framework, MLModel, TaskType
+from registry.forms import JSONObjectFormField
+
+
+def _metric_field(**options) -> forms.FloatField:
+    return forms.FloatField(
+        required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"}), **options
+    )
+
+
+class MLModelForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    framework = forms.ChoiceField(choices=Framework.choices, initial=Framework.OTHER)
+    task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.OTHER)
+    experiment = forms.ModelChoiceField(queryset=Experiment.objects.order_by("name"), required=False)
+    accuracy = forms.FloatField(
+        required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    precision = forms.FloatField(
+        required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    recall = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"}))
+    f1_score = forms.FloatField(
+        label="F1 score", required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    hyperparameters = JSONObjectFormField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 4}))
+
+    @classmethod
+    def for_model(cls, model: MLModel, data=None) -> "MLModelForm":
+        initial = {field: getattr(model, field) for field in ("name", "description", "framework", "task_type")}
+        initial.update({field: getattr(model, field) for field in METRIC_FIELDS})
+        initial["experiment"] = model.experiment_id
+        initial["hyperparameters"] = model.hyperparameters
+        return cls(data, initial=initial)
+
+    def service_data(self) -> dict:
+        data = dict(self.cleaned_data)
+        if data.get("hyperparameters") is None:
+            data["hyperparameters"] = {}
+        return data
+
+
+class LifecycleForm(forms.Form):
+    lifecycle = forms.CharField()
+    comment = forms.CharField(required=False, max_length=2000)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+    note = forms.CharField(required=False, max_length=2000)

@@ -1,0 +1,276 @@
+"""Dashboard pages for models: thin views over mlmodels.services, selectors and the API's FilterSet.
+
+Every view that answers htmx requests with a fragment renders the whole page when opened directly
+(or when htmx restores history), and varies on HX-Request so caches keep the two apart.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
+
+from accounts.models import User
+from mlmodels import selectors, services
+from mlmodels.charts import metric_charts
+from mlmodels.filters import ORDERING_FIELDS, MLModelFilterSet
+from mlmodels.forms import LifecycleForm, MLModelForm, UploadForm
+from mlmodels.models import METRIC_FIELDS, Framework, MLModel, Stage, TaskType
+from registry.forms import add_service_errors
+
+PAGE_SIZE = 20
+COMPARED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256", "experiment_id", "note")
+
+
+def _is_fragment_request(request) -> bool:
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _model_for(request, pk: int) -> MLModel:
+    return get_object_or_404(selectors.model_list(user=request.user).select_related("owner", "experiment"), pk=pk)
+
+
+def _editable_model(request, pk: int) -> MLModel:
+    model = _model_for(request, pk)
+    if not model.can_change(request.user):
+        raise PermissionDenied("Only the model's owner or a superuser can change it.")
+    return model
+
+
+@login_required
+@require_GET
+def dashboard(request):
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "counts": selectors.dashboard_counts(),
+            "recent_models": selectors.recent_models(user=request.user),
+            "recent_events": selectors.recent_events(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def model_list(request):
+    params = request.GET.copy()
+    if params.get("owner") == "mine":
+        params["owner"] = str(request.user.pk)
+    filterset = MLModelFilterSet(params, queryset=selectors.model_list(user=request.user).select_related("owner"))
+    if filterset.is_valid():
+        rows = filterset.qs
+        if not params.get("ordering"):
+            rows = rows.order_by("-updated_at", "-id")
+    else:
+        rows = MLModel.objects.none()
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filter_errors": filterset.errors,
+        "query": request.GET,
+        "ordering": request.GET.get("ordering", ""),
+        "sortable": ORDERING_FIELDS,
+        "frameworks": Framework.choices,
+        "task_types": TaskType.choices,
+        "stages": Stage.choices,
+        "owners": User.objects.filter(is_active=True).order_by("username").only("id", "username"),
+    }
+    template = "models/_results.html" if _is_fragment_request(request) else "models/list.html"
+    return render(request, template, context)
+
+
+def _detail_context(request, model: MLModel, **extra) -> dict:
+    versions = list(selectors.version_list(model=model).select_related("created_by"))
+    return {
+        "model": model,
+        "can_change": model.can_change(request.user),
+        "versions": versions,
+        "charts": metric_charts(reversed(versions)),
+        "events": list(selectors.event_list(model=model)),
+        "upload_form": UploadForm(),
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def model_detail(request, pk: int):
+    model = _model_for(request, pk)
+    return render(request, "models/detail.html", _detail_context(request, model))
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def model_versions(request, pk: int):
+    """The versions table (htmx refreshes it after an upload); the whole page when opened directly."""
+    model = _model_for(request, pk)
+    context = _detail_context(request, model)
+    if _is_fragment_request(request):
+        return render(request, "models/_versions.html", context)
+    return render(request, "models/detail.html", context)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def model_compare(request, pk: int):
+    model = _model_for(request, pk)
+    versions = selectors.version_list(model=model)
+    try:
+        numbers = int(request.GET.get("a", "")), int(request.GET.get("b", ""))
+    except ValueError:
+        numbers = None
+    rows, compared, error = [], None, None
+    if numbers:
+        found = {v.version_number: v for v in versions.filter(version_number__in=numbers)}
+        if len(found) == len(set(numbers)):
+            left, right = found[numbers[0]], found[numbers[1]]
+            compared = (left, right)
+            rows = [
+                (field, getattr(left, field), getattr(right, field), getattr(left, field) != getattr(right, field))
+                for field in COMPARED_FIELDS
+            ]
+        else:
+            error = "Choose two versions of this model."
+    else:
+        error = "Choose two versions to compare."
+    compare = {"rows": rows, "compared": compared, "error": error}
+    if _is_fragment_request(request):
+        return render(request, "models/_compare.html", {"model": model, "compare": compare})
+    return render(request, "models/detail.html", _detail_context(request, model, compare=compare))
+
+
+@login_required
+@require_POST
+def model_lifecycle(request, pk: int):
+    """Move the stage; answers with the lifecycle panel (stage, allowed moves, timeline) in place,
+    the refusal's reason shown inside it."""
+    model = _editable_model(request, pk)
+    form = LifecycleForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.lifecycle_move(
+                model=model,
+                actor=request.user,
+                to_stage=form.cleaned_data["lifecycle"],
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError as refused:
+            error = " ".join(refused.messages)
+    else:
+        error = "Choose a stage to move to."
+    if not _is_fragment_request(request):
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"{model.name} moved to {model.get_lifecycle_display().lower()}.")
+        return redirect("model-detail", pk=model.pk)
+    events = list(selectors.event_list(model=model))
+    context = {"model": model, "can_change": True, "events": events, "error": error, "oob": True}
+    return render(request, "models/_lifecycle.html", context)
+
+
+@login_required
+@require_POST
+def model_rollback(request, pk: int, number: int):
+    model = _editable_model(request, pk)
+    version = get_object_or_404(selectors.version_list(model=model), version_number=number)
+    try:
+        new_version = services.model_rollback(version=version, actor=request.user)
+    except ValidationError as refused:
+        messages.error(request, " ".join(refused.messages))
+    else:
+        messages.success(request, f"Rolled back to version {number}: recorded as version {new_version.version_number}.")
+    if _is_fragment_request(request):
+        return HttpResponseClientRefresh()
+    return redirect("model-detail", pk=model.pk)
+
+
+@login_required
+@require_POST
+def model_upload(request, pk: int):
+    """Store an uploaded artifact as a new version; answers with its size and sha256 and tells
+    the page (an htmx event) to refresh its versions table."""
+    model = _editable_model(request, pk)
+    form = UploadForm(request.POST, request.FILES)
+    version = None
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            form.add_error("file", f"The file is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes.")
+        else:
+            try:
+                version = services.model_attach_file(
+                    model=model, actor=request.user, file=upload, note=form.cleaned_data["note"]
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+    if not _is_fragment_request(request):
+        if version:
+            messages.success(request, f"Uploaded as version {version.version_number}.")
+        else:
+            messages.error(request, "The upload failed: " + "; ".join(m for e in form.errors.values() for m in e))
+        return redirect("model-detail", pk=model.pk)
+    response = render(request, "models/_upload_result.html", {"model": model, "version": version, "form": form})
+    return trigger_client_event(response, "versionsChanged") if version else response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_create(request):
+    form = MLModelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = services.model_create(owner=request.user, **form.service_data())
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Model {model.name} registered as version 1.")
+            return redirect("model-detail", pk=model.pk)
+    return render(request, "models/form.html", {"form": form, "title": "Register a model"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_edit(request, pk: int):
+    model = _editable_model(request, pk)
+    form = MLModelForm.for_model(model, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        if "hyperparameters" in changed and changed["hyperparameters"] is None:
+            changed["hyperparameters"] = {}
+        try:
+            services.model_update(model=model, actor=request.user, data=changed)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Model {model.name} saved.")
+            return redirect("model-detail", pk=model.pk)
+    return render(request, "models/form.html", {"form": form, "title": f"Edit {model.name}", "model": model})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_delete(request, pk: int):
+    model = _editable_model(request, pk)
+    if request.method == "POST":
+        name = model.name
+        services.model_delete(model=model, actor=request.user)
+        messages.success(request, f"Model {name} deleted, with its versions and files.")
+        return redirect("model-list")
+    return render(request, "confirm_delete.html", {"object": model, "kind": "model", "cancel": model_url(model)})
+
+
+def model_url(model: MLModel) -> str:
+    return reverse("model-detail", args=[model.pk])

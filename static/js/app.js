@@ -1,0 +1,48 @@
+// Small enhancements on top of htmx; every page works without them.
+(function () {
+  "use strict";
+
+  // Upload progress: htmx reports the XHR's progress on the form that sent it.
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest && event.target.closest("#upload-form");
+    if (!form || !event.detail.lengthComputable) return;
+    var percent = Math.round((event.detail.loaded / event.detail.total) * 100);
+    var bar = document.getElementById("upload-progress");
+    var label = document.getElementById("upload-percent");
+    if (bar) bar.value = percent;
+    if (label) label.textContent = percent + "%";
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.target.id === "upload-form") {
+      var bar = document.getElementById("upload-progress");
+      var label = document.getElementById("upload-percent");
+      if (bar) bar.value = 0;
+      if (label) label.textContent = "0%";
+    }
+  });
+
+  // Keep the filter form's hidden ordering in step with the URL after a sort link swapped the table.
+  document.addEventListener("htmx:pushedIntoHistory", function () {
+    var form = document.getElementById("model-filters");
+    if (!form) return;
+    var ordering = new URLSearchParams(window.location.search).get("ordering") || "";
+    var input = form.querySelector("input[name=ordering]");
+    if (input) input.value = ordering;
+  });
+
+  // A failed htmx request (network error, 5xx) gets a visible message instead of silence.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var text = status === 413 ? "The file is larger than the upload limit." :
+      status === 403 ? "You are not allowed to do that." : "Something went wrong (" + status + "). Please try again.";
+    var target = event.detail.target;
+    if (target) {
+      var note = document.createElement("p");
+      note.className = "error";
+      note.setAttribute("role", "alert");
+      note.textContent = text;
+      target.prepend(note);
+    }
+  });
+})();
