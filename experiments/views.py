@@ -38,6 +38,8 @@ def experiment_list(request):
     )
     rows = filterset.qs if filterset.is_valid() else Experiment.objects.none()
     rows = rows.annotate(model_count=Count("models"))
+    if not rows.ordered:
+        rows = rows.order_by("-created_at", "-id")
     page = Paginator(rows, 20).get_page(request.GET.get("page"))
     context = {"page": page, "query": request.GET, "filter_errors": filterset.errors}
     fragment = request.htmx and not request.htmx.history_restore_request

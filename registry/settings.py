@@ -5,6 +5,8 @@ in-process cache, DEBUG on); production and CI point it at PostgreSQL, Redis and
 variables listed in the README. Secrets have no default once DEBUG is off.
 """
 
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,8 +107,9 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
             # A file, not the in-memory default: threads in the concurrency tests need their own
-            # connections to one database, which shared-cache memory databases cannot queue.
-            "TEST": {"NAME": BASE_DIR / ".test-db.sqlite3"},
+            # connections to one database, which shared-cache memory databases cannot queue. One file
+            # per test process, so two test runs on one machine never share it.
+            "TEST": {"NAME": Path(tempfile.gettempdir()) / f"registry-test-{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

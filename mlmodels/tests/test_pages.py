@@ -1,0 +1,318 @@
+"""The dashboard pages for models, as the owner, another user and an anonymous visitor; full pages and
+htmx fragments; query budgets; writes refused on the server for anyone but the owner."""
+
+import io
+import json
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from mlmodels import services
+from mlmodels.models import LifecycleEvent, MLModel, Stage
+from mlmodels.selectors import DASHBOARD_COUNTS_KEY
+from mlmodels.tests.factories import MLModelFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def owner(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def other(other_user):
+    client = Client()
+    client.force_login(other_user)
+    return client
+
+
+@pytest.fixture
+def model(user):
+    return MLModelFactory(owner=user, name="churn-model", accuracy=0.8)
+
+
+def with_file(model):
+    data = io.BytesIO(b"weights")
+    data.name = "w.bin"
+    services.model_attach_file(model=model, actor=model.owner, file=data)
+    return model
+
+
+def queries(client, url, **headers) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url, **headers).status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", "/models/", "/models/new/", "/models/{pk}/", "/models/{pk}/compare/?a=1&b=1", "/models/{pk}/versions/"],
+)
+def test_anonymous_visitors_are_sent_to_the_login_page(client, model, url):
+    response = client.get(url.format(pk=model.pk))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_dashboard_shows_counts_recent_models_and_events(owner, model, user):
+    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING, comment="eval ok")
+
+    response = owner.get("/")
+
+    assert response.status_code == 200
+    counts = {value: count for value, _, count in response.context["counts"]["lifecycle"]}
+    assert counts == {"development": 0, "staging": 1, "production": 0, "archived": 0}
+    assert b"churn-model" in response.content
+    assert response.context["recent_events"][0].comment == "eval ok"
+
+
+def test_dashboard_counts_are_cached_and_forgotten_when_a_model_changes(owner, user):
+    owner.get("/")
+    assert cache.get(DASHBOARD_COUNTS_KEY)["total"] == 0
+
+    MLModelFactory(owner=user)
+
+    assert cache.get(DASHBOARD_COUNTS_KEY) is None
+    owner.get("/")
+    assert cache.get(DASHBOARD_COUNTS_KEY)["total"] == 1
+
+
+def test_model_list_full_page_and_htmx_fragment(owner, model):
+    full = owner.get("/models/")
+    fragment = owner.get("/models/", **HTMX)
+
+    assert b"<html" in full.content and b'id="model-filters"' in full.content
+    assert b"<html" not in fragment.content and b"churn-model" in fragment.content
+    assert "HX-Request" in fragment["Vary"]
+
+
+def test_history_restore_gets_the_full_page(owner, model):
+    response = owner.get("/models/?search=churn", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+
+    assert b"<html" in response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "hidden"),
+    [
+        ("search=churn", "churn-model", "vision-model"),
+        ("framework=pytorch", "vision-model", "churn-model"),
+        ("lifecycle=development", "churn-model", "nothing"),
+        ("owner=mine", "churn-model", "vision-model"),
+        ("min_accuracy=0.85", "vision-model", "churn-model"),
+        ("ordering=-accuracy", "vision-model", "nothing"),
+    ],
+)
+def test_model_list_filters(owner, model, other_user, query, shown, hidden):
+    MLModelFactory(owner=other_user, name="vision-model", framework="pytorch", accuracy=0.95)
+
+    response = owner.get(f"/models/?{query}", **HTMX)
+
+    assert shown.encode() in response.content
+    assert hidden.encode() not in response.content
+
+
+def test_model_list_orders_by_a_column(owner, model, other_user):
+    MLModelFactory(owner=other_user, name="vision-model", accuracy=0.95)
+
+    rows = [m.name for m in owner.get("/models/?ordering=-accuracy", **HTMX).context["page"].object_list]
+
+    assert rows == ["vision-model", "churn-model"]
+
+
+def test_model_list_shows_a_friendly_empty_state(owner):
+    response = owner.get("/models/?search=nothing-like-this", **HTMX)
+
+    assert b"No models match these filters" in response.content
+
+
+def test_model_list_reports_invalid_filters_instead_of_failing(owner):
+    response = owner.get("/models/?min_accuracy=lots", **HTMX)
+
+    assert response.status_code == 200
+    assert b"min_accuracy" in response.content
+
+
+def test_model_list_query_count_does_not_grow_with_rows(owner, user):
+    MLModelFactory(owner=user)
+    one = queries(owner, "/models/", **HTMX)
+    for _ in range(25):
+        MLModelFactory(owner=user)
+
+    assert queries(owner, "/models/", **HTMX) == one
+
+
+def test_model_page_query_count_does_not_grow_with_versions_or_events(owner, model, user):
+    one = queries(owner, f"/models/{model.pk}/")
+    for _ in range(10):
+        services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+    for stage in ("staging", "development", "staging", "development"):
+        services.lifecycle_move(model=model, actor=user, to_stage=stage)
+
+    assert queries(owner, f"/models/{model.pk}/") == one
+
+
+def test_model_page_shows_metrics_chart_versions_and_owner_controls(owner, model):
+    response = owner.get(f"/models/{model.pk}/")
+
+    content = response.content.decode()
+    assert "churn-model" in content
+    assert 'aria-label="Accuracy by version"' in content
+    assert 'id="upload-form"' in content
+    assert 'data-stage="staging"' in content and 'data-stage="archived"' in content
+    assert 'data-stage="production"' not in content
+
+
+def test_other_user_sees_the_model_without_write_controls(other, model):
+    content = other.get(f"/models/{model.pk}/").content.decode()
+
+    assert "churn-model" in content
+    assert 'id="upload-form"' not in content
+    assert "data-stage=" not in content
+    assert "/edit/" not in content
+
+
+def test_compare_marks_the_differences(owner, model, user):
+    services.version_record(model=model, actor=user, data={"accuracy": 0.9})
+
+    fragment = owner.get(f"/models/{model.pk}/compare/?a=1&b=2", **HTMX)
+    full = owner.get(f"/models/{model.pk}/compare/?a=1&b=2")
+
+    rows = {field: differs for field, _, _, differs in fragment.context["compare"]["rows"]}
+    assert rows["accuracy"] is True and rows["recall"] is False
+    assert b"<html" not in fragment.content and b'class="differs"' in fragment.content
+    assert b"<html" in full.content and b'class="differs"' in full.content
+
+
+def test_compare_with_an_unknown_version_says_so(owner, model):
+    response = owner.get(f"/models/{model.pk}/compare/?a=1&b=9", **HTMX)
+
+    assert b"Choose two versions of this model" in response.content
+
+
+def test_promote_in_place_returns_the_lifecycle_panel_with_the_new_stage(owner, model, user):
+    response = owner.post(f"/models/{model.pk}/lifecycle/", {"lifecycle": "staging", "comment": "go"}, **HTMX)
+
+    assert response.status_code == 200
+    assert b"<html" not in response.content
+    assert b'id="lifecycle-panel"' in response.content and b'hx-swap-oob="true"' in response.content
+    assert MLModel.objects.get(pk=model.pk).lifecycle == Stage.STAGING
+    assert LifecycleEvent.objects.get(model=model).comment == "go"
+
+
+def test_a_refused_move_shows_its_reason_inline(owner, model, user):
+    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
+
+    response = owner.post(f"/models/{model.pk}/lifecycle/", {"lifecycle": "production"}, **HTMX)
+
+    assert response.status_code == 200
+    assert b"without an artifact file cannot go to production" in response.content
+    assert MLModel.objects.get(pk=model.pk).lifecycle == Stage.STAGING
+
+
+def test_a_move_without_htmx_redirects_back_with_a_message(owner, model):
+    response = owner.post(f"/models/{model.pk}/lifecycle/", {"lifecycle": "archived"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/models/{model.pk}/"
+    assert b"moved to archived" in response.content
+
+
+def test_forged_writes_from_another_user_get_403_and_change_nothing(other, model):
+    with_file(model)
+    posts = [
+        (f"/models/{model.pk}/lifecycle/", {"lifecycle": "staging"}),
+        (f"/models/{model.pk}/versions/1/rollback/", {}),
+        (f"/models/{model.pk}/upload/", {"file": SimpleUploadedFile("x.bin", b"x")}),
+        (f"/models/{model.pk}/edit/", {"name": "stolen"}),
+        (f"/models/{model.pk}/delete/", {}),
+    ]
+    for url, data in posts:
+        assert other.post(url, data, **HTMX).status_code == 403, url
+
+    model.refresh_from_db()
+    assert (model.name, model.lifecycle, model.latest_version) == ("churn-model", Stage.DEVELOPMENT, 2)
+
+
+def test_posts_without_a_csrf_token_are_refused(user, model):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    response = client.post(f"/models/{model.pk}/lifecycle/", {"lifecycle": "staging"}, **HTMX)
+
+    assert response.status_code == 403
+    assert MLModel.objects.get(pk=model.pk).lifecycle == Stage.DEVELOPMENT
+
+
+def test_upload_shows_size_and_sha256_and_asks_the_page_to_refresh_versions(owner, model):
+    response = owner.post(
+        f"/models/{model.pk}/upload/", {"file": SimpleUploadedFile("weights.bin", b"abc"), "note": "new"}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert "versionsChanged" in json.loads(response["HX-Trigger"])
+    assert b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in response.content
+    assert MLModel.objects.get(pk=model.pk).latest_version == 2
+
+
+def test_upload_without_a_file_shows_the_error(owner, model):
+    response = owner.post(f"/models/{model.pk}/upload/", {}, **HTMX)
+
+    assert b"This field is required" in response.content
+    assert "HX-Trigger" not in response
+
+
+def test_rollback_records_a_new_version_and_refreshes_the_page(owner, model, user):
+    services.version_record(model=model, actor=user, data={"accuracy": 0.1})
+
+    response = owner.post(f"/models/{model.pk}/versions/1/rollback/", **HTMX)
+
+    assert response["HX-Refresh"] == "true"
+    model.refresh_from_db()
+    assert (model.latest_version, model.accuracy) == (3, 0.8)
+
+
+def test_create_form_registers_a_model_and_shows_inline_errors(owner, user):
+    bad = owner.post("/models/new/", {"name": "", "framework": "onnx", "task_type": "other", "accuracy": "2"})
+    good = owner.post(
+        "/models/new/", {"name": "fresh", "framework": "onnx", "task_type": "other", "hyperparameters": '{"a": 1}'}
+    )
+
+    assert bad.status_code == 200
+    assert b"This field is required" in bad.content and b"less than or equal to 1" in bad.content
+    created = MLModel.objects.get(name="fresh")
+    assert good["Location"] == f"/models/{created.pk}/"
+    assert (created.owner, created.hyperparameters) == (user, {"a": 1})
+
+
+def test_create_form_reports_a_duplicate_name_on_the_name_field(owner, model):
+    response = owner.post("/models/new/", {"name": "churn-model", "framework": "onnx", "task_type": "other"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["name"] == ["You already have a model with this name."]
+
+
+def test_edit_form_changes_metrics_as_a_new_version(owner, model):
+    form = {"name": "churn-model", "framework": "sklearn", "task_type": "classification", "accuracy": "0.95"}
+
+    owner.post(f"/models/{model.pk}/edit/", form)
+
+    model.refresh_from_db()
+    assert (model.accuracy, model.latest_version) == (0.95, 2)
+
+
+def test_delete_asks_for_confirmation_then_deletes(owner, model):
+    assert b"Delete model" in owner.get(f"/models/{model.pk}/delete/").content
+
+    response = owner.post(f"/models/{model.pk}/delete/")
+
+    assert response["Location"] == "/models/"
+    assert not MLModel.objects.exists()
