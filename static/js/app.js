@@ -22,6 +22,21 @@
     }
   });
 
+  // Filter forms leave out their empty fields, so pushed URLs read ?framework=sklearn, not a list of blanks.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.verb !== "get") return;
+    var params = event.detail.parameters;
+    if (typeof params.entries === "function") {
+      Array.from(params.entries()).forEach(function (pair) {
+        if (pair[1] === "") params.delete(pair[0]);
+      });
+    } else {
+      Object.keys(params).forEach(function (key) {
+        if (params[key] === "") delete params[key];
+      });
+    }
+  });
+
   // Keep the filter form's hidden ordering in step with the URL after a sort link swapped the table.
   document.addEventListener("htmx:pushedIntoHistory", function () {
     var form = document.getElementById("model-filters");
