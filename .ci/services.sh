@@ -10,6 +10,9 @@
 #   REQUIRE_SERVICES=1 make test
 #   services_stop         # stops what services_start started, removes its temp dir, unsets the env
 #
+#   browser_install       # apt-get install chromium if /usr/bin/chromium is missing, for the tests
+#                         # marked `browser` (Playwright drives it; REQUIRE_BROWSER=1 make test)
+#
 # Everything lives in one `mktemp -d` folder (data, sockets, logs); nothing is persisted. Ports default
 # to 15432 / 16379 / 15000 and fall back to a free one when taken. Functions return non-zero on failure
 # (they never `exit`), so they are safe to use in an interactive shell.
@@ -85,9 +88,23 @@ _svc_as_pg() {
     if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# apt-get as root (or through sudo); `apt-get update` runs once per shell, before the first install.
+_svc_apt() {
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@"
+}
+_svc_apt_install() {
+    if [[ -z ${_SVC_APT_UPDATED:-} ]]; then
+        _svc_apt update -q || return 1
+        _SVC_APT_UPDATED=1
+    fi
+    _svc_apt install -y -q "$@"
+}
+
 # Install PostgreSQL 15 and Redis from Debian when missing (apt-get update only if something is).
 services_install() {
-    local missing=() sudo=()
+    local missing=()
     [[ -x $SERVICES_PGBIN/pg_ctl && -x $SERVICES_PGBIN/initdb ]] || missing+=(postgresql)
     { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
     command -v make >/dev/null 2>&1 || missing+=(make)
@@ -95,13 +112,27 @@ services_install() {
         _svc_say "system packages present (PostgreSQL 15, Redis, make)"
         return 0
     fi
-    ((EUID == 0)) || sudo=(sudo)
     _svc_say "installing: ${missing[*]}"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "${missing[@]}" || return 1
+    _svc_apt_install --no-install-recommends "${missing[@]}" || return 1
     if [[ ! -x $SERVICES_PGBIN/pg_ctl ]]; then
         _svc_err "installed postgresql, but $SERVICES_PGBIN/pg_ctl is missing (not PostgreSQL 15?)"
+        return 1
+    fi
+}
+
+# Install Debian's Chromium when /usr/bin/chromium is missing: Playwright cannot download a browser
+# of its own here, so the browser tests launch this one (conftest.py). With its recommended packages
+# (fonts among them), as it was tried: ~130 packages, ~30 s, ~480 MB.
+browser_install() {
+    local chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
+    if [[ -x $chromium ]]; then
+        _svc_say "Chromium present ($chromium)"
+        return 0
+    fi
+    _svc_say "installing: chromium"
+    _svc_apt_install chromium || return 1
+    if [[ ! -x $chromium ]]; then
+        _svc_err "installed chromium, but $chromium is missing"
         return 1
     fi
 }
