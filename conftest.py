@@ -117,6 +117,22 @@ def client_for():
 
 
 @pytest.fixture
+def owner_client(user) -> Client:
+    """A browser-like test client signed in (session) as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def other_client(other_user) -> Client:
+    """A browser-like test client signed in (session) as ``other_user``."""
+    client = Client()
+    client.force_login(other_user)
+    return client
+
+
+@pytest.fixture
 def user(db):
     return UserFactory(username="owner")
 

@@ -70,7 +70,8 @@ def experiment_create(request):
         else:
             messages.success(request, f"Experiment {experiment.name} created.")
             return redirect("experiment-detail", pk=experiment.pk)
-    return render(request, "experiments/form.html", {"form": form, "title": "New experiment"})
+    cancel = reverse("experiment-list")
+    return render(request, "form_page.html", {"form": form, "title": "New experiment", "cancel": cancel})
 
 
 @login_required
@@ -92,9 +93,8 @@ def experiment_edit(request, pk: int):
         else:
             messages.success(request, f"Experiment {experiment.name} saved.")
             return redirect("experiment-detail", pk=experiment.pk)
-    return render(
-        request, "experiments/form.html", {"form": form, "title": f"Edit {experiment.name}", "experiment": experiment}
-    )
+    cancel = reverse("experiment-detail", args=[experiment.pk])
+    return render(request, "form_page.html", {"form": form, "title": f"Edit {experiment.name}", "cancel": cancel})
 
 
 @login_required

@@ -238,7 +238,9 @@ def model_create(request):
         else:
             messages.success(request, f"Model {model.name} registered as version 1.")
             return redirect("model-detail", pk=model.pk)
-    return render(request, "models/form.html", {"form": form, "title": "Register a model"})
+    return render(
+        request, "form_page.html", {"form": form, "title": "Register a model", "cancel": reverse("model-list")}
+    )
 
 
 @login_required
@@ -257,7 +259,7 @@ def model_edit(request, pk: int):
         else:
             messages.success(request, f"Model {model.name} saved.")
             return redirect("model-detail", pk=model.pk)
-    return render(request, "models/form.html", {"form": form, "title": f"Edit {model.name}", "model": model})
+    return render(request, "form_page.html", {"form": form, "title": f"Edit {model.name}", "cancel": model_url(model)})
 
 
 @login_required

@@ -1,5 +1,4 @@
 import pytest
-from django.test import Client
 
 from experiments.models import Experiment
 from experiments.tests.factories import ExperimentFactory
@@ -9,16 +8,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def owner(client, user):
-    client.force_login(user)
-    return client
+def owner(owner_client):
+    return owner_client
 
 
 @pytest.fixture
-def other(other_user):
-    client = Client()
-    client.force_login(other_user)
-    return client
+def other(other_client):
+    return other_client
 
 
 @pytest.fixture

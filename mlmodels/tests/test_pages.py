@@ -22,16 +22,13 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def owner(client, user):
-    client.force_login(user)
-    return client
+def owner(owner_client):
+    return owner_client
 
 
 @pytest.fixture
-def other(other_user):
-    client = Client()
-    client.force_login(other_user)
-    return client
+def other(other_client):
+    return other_client
 
 
 @pytest.fixture
