@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core import signing
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files import File
@@ -21,6 +24,23 @@ from django.utils.text import get_valid_filename
 logger = logging.getLogger(__name__)
 
 MAX_FILE_NAME_LENGTH = 200
+
+
+class StorageUnavailable(Exception):
+    """The artifact storage could not be reached or refused the operation; nothing was changed."""
+
+
+# What a storage backend raises when it is down: botocore's errors for S3, OSError for files.
+_STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
+
+
+@contextmanager
+def _storage_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except _STORAGE_ERRORS as error:
+        logger.warning("Artifact storage failed to %s: %s", action, error)
+        raise StorageUnavailable(f"Artifact storage is unavailable ({action} failed); nothing was changed.") from error
 
 
 def artifact_storage() -> Storage:
@@ -91,14 +111,15 @@ def artifact_store(*, key: str, source: IO[bytes]) -> StoredArtifact:
     if hasattr(source, "seek"):
         source.seek(0)
     reader = _HashingReader(source)
-    stored_key = artifact_storage().save(key, File(reader, name=key))
+    with _storage_errors("store the file"):
+        stored_key = artifact_storage().save(key, File(reader, name=key))
     return StoredArtifact(key=stored_key, size=reader.size, sha256=reader.sha256)
 
 
 def artifact_copy(*, source_key: str, target_key: str) -> str:
     """Copy a stored object to a new key (streamed), returning the key it was stored under."""
     storage = artifact_storage()
-    with storage.open(source_key, "rb") as source:
+    with _storage_errors("copy the file"), storage.open(source_key, "rb") as source:
         return storage.save(target_key, File(_HashingReader(source), name=target_key))
 
 
@@ -124,9 +145,10 @@ def artifact_open_stream(key: str) -> IO[bytes]:
     """
     storage = artifact_storage()
     bucket = getattr(storage, "bucket", None)
-    if bucket is not None:
-        return bucket.Object(key).get()["Body"]
-    return storage.open(key, "rb")
+    with _storage_errors("read the file"):
+        if bucket is not None:
+            return bucket.Object(key).get()["Body"]
+        return storage.open(key, "rb")
 
 
 def artifact_presigned_url(key: str, *, expires_in: int) -> str | None:

@@ -23,6 +23,7 @@ from mlmodels.charts import metric_charts
 from mlmodels.filters import ORDERING_FIELDS, MLModelFilterSet
 from mlmodels.forms import LifecycleForm, MLModelForm, UploadForm
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, Stage, TaskType
+from mlmodels.storage import StorageUnavailable
 from registry.forms import add_service_errors
 
 PAGE_SIZE = 20
@@ -216,6 +217,10 @@ def model_upload(request, pk: int):
                 )
             except ValidationError as error:
                 add_service_errors(form, error)
+            except StorageUnavailable:
+                form.add_error(
+                    "file", "Artifact storage is unavailable right now; nothing was changed. Try again shortly."
+                )
     if not _is_fragment_request(request):
         if version:
             messages.success(request, f"Uploaded as version {version.version_number}.")

@@ -6,6 +6,14 @@ from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from mlmodels.storage import StorageUnavailable
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "A service the registry depends on is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
 
 def exception_handler(exc, context):
     # Services raise Django's ValidationError; to a client it is bad input (400), never a 500.
@@ -14,6 +22,8 @@ def exception_handler(exc, context):
             exc = exceptions.ValidationError(exc.message_dict)
         else:
             exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
+    if isinstance(exc, StorageUnavailable):
+        exc = ServiceUnavailable(str(exc))
     return drf_exception_handler(exc, context)
 
 
