@@ -12,13 +12,25 @@ so concurrent writers queue instead of colliding.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
-from mlmodels.storage import StoredArtifact, artifact_copy, artifact_delete_quietly, artifact_key, artifact_store
+from mlmodels.storage import (
+    StoredArtifact,
+    artifact_copy,
+    artifact_delete,
+    artifact_delete_quietly,
+    artifact_key,
+    artifact_keys,
+    artifact_modified_at,
+    artifact_store,
+)
 from registry.integrity import integrity_as_validation
 
 # A change to any of these records a new version; the rest is descriptive metadata.
@@ -313,3 +325,31 @@ def model_delete(*, model: MLModel, actor) -> None:
     _ensure_can_change(model, actor)
     with transaction.atomic():
         model.delete()
+
+
+@dataclass(frozen=True)
+class StorageAudit:
+    orphans: list[str]  # stored objects no row points to
+    missing: list[str]  # keys rows point to whose object is gone
+    removed: list[str]  # orphans deleted by this audit
+
+
+def storage_audit(*, fix: bool = False, min_age: timedelta = timedelta(hours=1)) -> StorageAudit:
+    """Compare the stored objects under ``users/`` with the keys the rows point to.
+
+    An object younger than ``min_age`` is never called an orphan: it may be an upload whose row is
+    about to be committed. With ``fix``, orphans are deleted; missing objects can only be reported.
+    Reads every key once (one storage listing, two queries streamed with ``iterator()``).
+    """
+    stored = set(artifact_keys())
+    referenced = set(MLModel.objects.exclude(file=None).values_list("file", flat=True).iterator())
+    referenced |= set(ModelVersion.objects.exclude(file=None).values_list("file", flat=True).iterator())
+    cutoff = timezone.now() - min_age
+    orphans = sorted(key for key in stored - referenced if artifact_modified_at(key) <= cutoff)
+    missing = sorted(referenced - stored)
+    removed = []
+    if fix:
+        for key in orphans:
+            artifact_delete(key)
+            removed.append(key)
+    return StorageAudit(orphans=orphans, missing=missing, removed=removed)

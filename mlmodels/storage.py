@@ -137,6 +137,25 @@ def artifact_delete_quietly(key: str | None) -> None:
         logger.exception("Could not remove stored object %s; storage_audit will list it", key)
 
 
+def artifact_keys(prefix: str = "users") -> Iterator[str]:
+    """Every stored object under ``prefix`` (a walk of the storage's folders)."""
+    storage = artifact_storage()
+    with _storage_errors("list the files"):
+        try:
+            folders, files = storage.listdir(prefix)
+        except FileNotFoundError:  # local storage before the first upload
+            return
+    for name in files:
+        yield f"{prefix}/{name}"
+    for folder in folders:
+        yield from artifact_keys(f"{prefix}/{folder}")
+
+
+def artifact_modified_at(key: str):
+    with _storage_errors("read the file's date"):
+        return artifact_storage().get_modified_time(key)
+
+
 def artifact_open_stream(key: str) -> IO[bytes]:
     """A forward-only stream of a stored object, read in chunks as the response is sent.
 
