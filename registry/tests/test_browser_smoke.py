@@ -72,3 +72,11 @@ def test_health_page_answers_json(page, live_url, console_errors):
         "storage": "ok",
     }
     console_errors.assert_none()
+
+
+def test_api_docs_render_under_the_content_security_policy(page, console_errors):
+    response = page.goto("/api/docs/")
+
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Model Registry API")
+    console_errors.assert_none()
