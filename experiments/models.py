@@ -2,7 +2,12 @@ from django.conf import settings
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
-from registry.validators import FieldedConstraintsMixin, validate_json_object, validate_string_list
+from registry.validators import (
+    FieldedConstraintsMixin,
+    validate_json_object,
+    validate_printable_name,
+    validate_string_list,
+)
 
 
 class ExperimentQuerySet(models.QuerySet):
@@ -29,7 +34,7 @@ class Experiment(FieldedConstraintsMixin, models.Model):
     CONSTRAINT_ERROR_FIELDS = {"duplicate_name": "name"}
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_printable_name])
     description = models.TextField(blank=True)
     parameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     tags = models.JSONField(default=list, blank=True, validators=[validate_string_list])

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from experiments.models import Experiment
 from registry.integrity import integrity_as_validation
+from registry.validators import normalize_name
 
 EDITABLE_FIELDS = frozenset({"name", "description", "parameters", "tags"})
 
@@ -32,7 +33,7 @@ def experiment_create(
         raise PermissionDenied("Only a superuser can create an experiment for another user.")
     experiment = Experiment(
         owner=owner,
-        name=(name or "").strip(),
+        name=normalize_name(name),
         description=description,
         parameters={} if parameters is None else parameters,
         tags=[] if tags is None else tags,
@@ -49,7 +50,7 @@ def experiment_update(*, experiment: Experiment, actor, data: dict[str, Any]) ->
     if unknown:
         raise ValidationError({field: "Unknown or read-only field." for field in unknown})
     for field, value in data.items():
-        setattr(experiment, field, value.strip() if field == "name" and isinstance(value, str) else value)
+        setattr(experiment, field, normalize_name(value) if field == "name" and isinstance(value, str) else value)
     untouched = [f.name for f in Experiment._meta.concrete_fields if f.name not in data]
     experiment.full_clean(exclude=untouched)
     with integrity_as_validation(experiment), transaction.atomic():

@@ -3,7 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from registry.validators import FieldedConstraintsMixin, validate_json_object
+from registry.validators import FieldedConstraintsMixin, validate_json_object, validate_printable_name
 
 METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score")
 
@@ -86,7 +86,7 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     experiment = models.ForeignKey(
         "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_printable_name])
     description = models.TextField(blank=True)
     framework = models.CharField(max_length=20, choices=Framework.choices, default=Framework.OTHER)
     task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.OTHER)

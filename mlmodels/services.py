@@ -32,6 +32,7 @@ from mlmodels.storage import (
     artifact_store,
 )
 from registry.integrity import integrity_as_validation
+from registry.validators import normalize_name
 
 # A change to any of these records a new version; the rest is descriptive metadata.
 VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
@@ -96,11 +97,13 @@ def _version_of_key(key: str) -> int:
 
 
 def _claim_for_next_version(model: MLModel, stored: StoredArtifact) -> StoredArtifact:
-    """Make sure the stored object sits under the key of the version about to be recorded.
+    """Make sure the stored object sits under the folder of the version about to be recorded.
 
     Files are uploaded before the row lock is taken (holding a lock through a long upload would
     stall every other writer), under the number that was next at upload time. If a concurrent
-    writer took that number meanwhile, the object moves to the right key; this is the rare case.
+    writer took that number meanwhile, the object moves to the right folder; this is the rare case.
+    (Two uploads of one file name racing for one number may also leave the storage's suffixed
+    variant of the name, e.g. model_a1B2c3.bin: still one object per version, never shared.)
     """
     next_number = model.latest_version + 1
     if _version_of_key(stored.key) == next_number:
@@ -113,12 +116,13 @@ def _claim_for_next_version(model: MLModel, stored: StoredArtifact) -> StoredArt
     return StoredArtifact(key=moved_key, size=stored.size, sha256=stored.sha256)
 
 
+def _file_name(file: IO[bytes]) -> str:
+    return getattr(file, "name", "") or "artifact"
+
+
 def _store_for_version(model: MLModel, *, version_number: int, file: IO[bytes]) -> StoredArtifact:
     key = artifact_key(
-        owner_id=model.owner_id,
-        model_id=model.pk,
-        version_number=version_number,
-        file_name=getattr(file, "name", "") or "artifact",
+        owner_id=model.owner_id, model_id=model.pk, version_number=version_number, file_name=_file_name(file)
     )
     return artifact_store(key=key, source=file)
 
@@ -146,7 +150,7 @@ def model_create(
         raise PermissionDenied("Only a superuser can create a model for another user.")
     model = MLModel(
         owner=owner,
-        name=(name or "").strip(),
+        name=normalize_name(name),
         description=description,
         framework=framework,
         task_type=task_type,
@@ -188,7 +192,7 @@ def model_update(
     _ensure_can_change(model, actor)
     _check_fields(data, EDITABLE_FIELDS)
     if "name" in data:
-        data["name"] = (data["name"] or "").strip()
+        data["name"] = normalize_name(data["name"])
     if file is None:
         return _apply(model=model, actor=actor, data=data, note=note, always_version=False)
     return _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")

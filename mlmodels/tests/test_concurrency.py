@@ -1,13 +1,19 @@
 """Version numbers under concurrent writers, on whichever database the run is configured for
 (SQLite by default; PostgreSQL in the services pass of CI)."""
 
+import hashlib
+import io
+import itertools
+import re
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
 from mlmodels import services
-from mlmodels.models import MLModel, ModelVersion
+from mlmodels.models import ALLOWED_MOVES, LifecycleEvent, MLModel, ModelVersion
+from mlmodels.storage import artifact_storage
 from mlmodels.tests.factories import MLModelFactory
 
 THREADS = 8
@@ -47,3 +53,82 @@ def test_concurrent_version_records_get_distinct_consecutive_numbers(user):
     assert numbers == list(range(1, total + 2)), f"on {connection.vendor}"
     assert MLModel.objects.get(pk=model.pk).latest_version == total + 1
     assert ModelVersion.objects.filter(model=model, note__startswith="thread").count() == total
+
+
+def run_in_threads(count: int, work) -> list[BaseException]:
+    """Run ``work(n)`` in ``count`` threads released together; returns the unexpected errors."""
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def runner(number: int) -> None:
+        try:
+            start.wait()
+            work(number)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=runner, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_lifecycle_moves_are_serialized_and_the_audit_trail_agrees(user):
+    model = MLModelFactory(owner=user)
+    data = io.BytesIO(b"weights")
+    data.name = "w.bin"
+    services.model_attach_file(model=model, actor=user, file=data)
+    # Each thread tries a path of moves; many are refused because another thread moved first.
+    paths = [["staging", "production"], ["archived", "development"], ["staging", "development"], ["staging"]] * 2
+    refused = []
+
+    def move(number: int) -> None:
+        for stage in paths[number]:
+            try:
+                services.lifecycle_move(model=MLModel.objects.get(pk=model.pk), actor=user, to_stage=stage)
+            except ValidationError:
+                refused.append(stage)
+
+    assert not run_in_threads(len(paths), move)
+
+    events = list(LifecycleEvent.objects.filter(model=model).order_by("created_at", "id"))
+    assert events, "no move succeeded"
+    # Every event starts where the previous one ended, and only allowed moves were recorded.
+    assert events[0].from_stage == "development"
+    for before, after in itertools.pairwise(events):
+        assert after.from_stage == before.to_stage
+    assert all(e.to_stage in ALLOWED_MOVES[e.from_stage] for e in events)
+    assert MLModel.objects.get(pk=model.pk).lifecycle == events[-1].to_stage
+    assert len(events) + len(refused) == sum(len(p) for p in paths)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_create_distinct_versions_each_with_its_own_object(user):
+    model = MLModelFactory(owner=user)
+
+    def upload(number: int) -> None:
+        data = io.BytesIO(f"weights of upload {number}".encode())
+        data.name = "model.bin"
+        services.model_attach_file(model=MLModel.objects.get(pk=model.pk), actor=user, file=data)
+
+    assert not run_in_threads(6, upload)
+
+    versions = list(ModelVersion.objects.filter(model=model).exclude(file=None))
+    assert sorted(v.version_number for v in versions) == [2, 3, 4, 5, 6, 7]
+    assert len({v.file for v in versions}) == 6
+    storage = artifact_storage()
+    contents = set()
+    for version in versions:
+        # Under its own version's folder; racing uploads of one name may carry the storage's suffix.
+        folder = f"users/{user.pk}/models/{model.pk}/v{version.version_number}"
+        assert re.fullmatch(rf"{folder}/model(_\w+)?\.bin", version.file), version.file
+        with storage.open(version.file, "rb") as stored:
+            content = stored.read()
+        assert hashlib.sha256(content).hexdigest() == version.file_sha256
+        contents.add(content)
+    assert len(contents) == 6
