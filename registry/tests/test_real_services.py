@@ -8,9 +8,10 @@ import io
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import close_old_connections, connection
 from django_redis import get_redis_connection
 
 from mlmodels import services
@@ -55,3 +56,26 @@ def test_artifacts_are_stored_in_the_s3_bucket(user):
     url = storage.url(version.file)
     query = parse_qs(urlsplit(url).query)
     assert "X-Amz-Signature" in query and "X-Amz-Expires" in query
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_next_request_reconnects_after_the_database_dropped_its_connection():
+    """Persistent connections are health-checked before reuse (CONN_HEALTH_CHECKS): after the
+    server side of a connection dies (a restart, a failover), the next request reconnects instead of
+    failing. ``close_old_connections`` is what Django runs at the start of every request."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        old_pid = cursor.fetchone()[0]
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"], dbname=db["NAME"], autocommit=True
+    ) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [old_pid]).fetchone()[0] is True
+
+    close_old_connections()  # a new request starts
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        new_pid = cursor.fetchone()[0]
+
+    assert new_pid != old_pid
