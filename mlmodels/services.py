@@ -23,13 +23,14 @@ from django.utils import timezone
 from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.storage import (
     StoredArtifact,
-    artifact_copy,
     artifact_delete,
     artifact_delete_quietly,
     artifact_key,
     artifact_keys,
     artifact_modified_at,
+    artifact_move,
     artifact_store,
+    staging_key,
 )
 from registry.integrity import integrity_as_validation
 from registry.validators import normalize_name
@@ -89,31 +90,6 @@ def _save_with_version(
 
 def _set_file(model: MLModel, stored: StoredArtifact) -> None:
     model.file, model.file_size, model.file_sha256 = stored.key, stored.size, stored.sha256
-
-
-def _version_of_key(key: str) -> int:
-    # users/{owner}/models/{model}/v{n}/{name}: the fifth part names the version it was stored for.
-    return int(key.split("/")[4][1:])
-
-
-def _claim_for_next_version(model: MLModel, stored: StoredArtifact) -> StoredArtifact:
-    """Make sure the stored object sits under the folder of the version about to be recorded.
-
-    Files are uploaded before the row lock is taken (holding a lock through a long upload would
-    stall every other writer), under the number that was next at upload time. If a concurrent
-    writer took that number meanwhile, the object moves to the right folder; this is the rare case.
-    (Two uploads of one file name racing for one number may also leave the storage's suffixed
-    variant of the name, e.g. model_a1B2c3.bin: still one object per version, never shared.)
-    """
-    next_number = model.latest_version + 1
-    if _version_of_key(stored.key) == next_number:
-        return stored
-    target = artifact_key(
-        owner_id=model.owner_id, model_id=model.pk, version_number=next_number, file_name=stored.key.rsplit("/", 1)[1]
-    )
-    moved_key = artifact_copy(source_key=stored.key, target_key=target)
-    artifact_delete_quietly(stored.key)
-    return StoredArtifact(key=moved_key, size=stored.size, sha256=stored.sha256)
 
 
 def _file_name(file: IO[bytes]) -> str:
@@ -230,18 +206,34 @@ def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_ver
 
 
 def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> MLModel:
-    current = MLModel.objects.only("latest_version").get(pk=model.pk)
-    stored = _store_for_version(model, version_number=current.latest_version + 1, file=file)
+    """Store the file, then record it as the next version.
+
+    The file is streamed to a staging key of its own before the row lock is taken (holding a lock
+    through a long upload would stall every other writer, and two uploads racing for one key could
+    overwrite each other on S3, which has no atomic create). Under the lock, once the version number
+    is certain, it moves to ``v{n}/`` inside the storage.
+    """
+    file_name = _file_name(file)
+    staged = artifact_store(
+        key=staging_key(owner_id=model.owner_id, model_id=model.pk, file_name=file_name), source=file
+    )
+    final_key = None
     try:
         with transaction.atomic():
             locked = _lock(model)
             for field, value in data.items():
                 setattr(locked, field, value)
-            stored = _claim_for_next_version(locked, stored)
-            _set_file(locked, stored)
+            target = artifact_key(
+                owner_id=locked.owner_id,
+                model_id=locked.pk,
+                version_number=locked.latest_version + 1,
+                file_name=file_name,
+            )
+            final_key = artifact_move(source_key=staged.key, target_key=target)
+            _set_file(locked, StoredArtifact(key=final_key, size=staged.size, sha256=staged.sha256))
             _save_with_version(locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True)
     except BaseException:
-        artifact_delete_quietly(stored.key)
+        artifact_delete_quietly(final_key or staged.key)
         raise
     _refresh_from(model, locked)
     return model

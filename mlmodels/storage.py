@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,11 +117,28 @@ def artifact_store(*, key: str, source: IO[bytes]) -> StoredArtifact:
     return StoredArtifact(key=stored_key, size=reader.size, sha256=reader.sha256)
 
 
-def artifact_copy(*, source_key: str, target_key: str) -> str:
-    """Copy a stored object to a new key (streamed), returning the key it was stored under."""
+def staging_key(*, owner_id: int, model_id: int, file_name: str) -> str:
+    """A key no other upload can have: where a file waits until its version number is known."""
+    return f"users/{owner_id}/models/{model_id}/uploads/{uuid.uuid4().hex}/{clean_file_name(file_name)}"
+
+
+def artifact_move(*, source_key: str, target_key: str) -> str:
+    """Move a stored object to exactly ``target_key`` (replacing anything there) and return it.
+
+    Inside the storage: a rename for local files, a server-side copy for S3 (multipart for large
+    objects), so the bytes never travel through the app again.
+    """
     storage = artifact_storage()
-    with _storage_errors("copy the file"), storage.open(source_key, "rb") as source:
-        return storage.save(target_key, File(_HashingReader(source), name=target_key))
+    bucket = getattr(storage, "bucket", None)
+    with _storage_errors("move the file"):
+        if bucket is not None:
+            bucket.meta.client.copy({"Bucket": bucket.name, "Key": source_key}, bucket.name, target_key)
+            bucket.Object(source_key).delete()
+        else:
+            target = storage.path(target_key)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(storage.path(source_key), target)
+    return target_key
 
 
 def artifact_delete(key: str | None) -> None:

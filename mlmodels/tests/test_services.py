@@ -9,7 +9,7 @@ from django.db import transaction
 from experiments.tests.factories import ExperimentFactory
 from mlmodels import services
 from mlmodels.models import ALLOWED_MOVES, LifecycleEvent, MLModel, ModelVersion, Stage
-from mlmodels.storage import artifact_storage
+from mlmodels.storage import artifact_keys, artifact_storage
 from mlmodels.tests.factories import MLModelFactory
 
 pytestmark = pytest.mark.django_db
@@ -259,24 +259,28 @@ def test_a_file_name_with_nothing_usable_is_refused(user, name):
     assert model.versions.count() == 1
 
 
-def test_file_taken_over_by_a_concurrent_version_moves_to_the_right_key(user, monkeypatch):
-    """Upload happens before the lock; if another writer takes the number meanwhile, the object
-    must end up under the key of the version that is actually recorded."""
-    model = MLModelFactory(owner=user)
-    original_store = services._store_for_version
+def objects_under(model) -> list[str]:
+    return sorted(artifact_keys(f"users/{model.owner_id}/models/{model.pk}"))
 
-    def store_then_race(model_, **kwargs):
-        stored = original_store(model_, **kwargs)
+
+def test_a_file_lands_under_the_version_really_recorded_even_if_another_writer_came_first(user, monkeypatch):
+    """The upload streams before the row lock is taken; a version recorded meanwhile by someone
+    else must not make the file land under (or overwrite) the wrong version."""
+    model = MLModelFactory(owner=user)
+    original_store = services.artifact_store
+
+    def store_then_race(**kwargs):
+        stored = original_store(**kwargs)
         services.version_record(model=MLModel.objects.get(pk=model.pk), actor=user, note="concurrent")
         return stored
 
-    monkeypatch.setattr(services, "_store_for_version", store_then_race)
+    monkeypatch.setattr(services, "artifact_store", store_then_race)
     version = services.model_attach_file(model=model, actor=user, file=upload(b"payload"))
 
     assert version.version_number == 3
     assert version.file == f"users/{user.pk}/models/{model.pk}/v3/model.pkl"
     assert stored_bytes(version.file) == b"payload"
-    assert not artifact_storage().exists(f"users/{user.pk}/models/{model.pk}/v2/model.pkl")
+    assert objects_under(model) == [version.file]  # the staging copy is gone
 
 
 def test_a_failed_database_write_removes_the_object_just_stored(user, monkeypatch):
@@ -289,7 +293,7 @@ def test_a_failed_database_write_removes_the_object_just_stored(user, monkeypatc
     with pytest.raises(RuntimeError):
         services.model_attach_file(model=model, actor=user, file=upload())
 
-    assert not artifact_storage().exists(f"users/{user.pk}/models/{model.pk}/v2/model.pkl")
+    assert objects_under(model) == []  # neither the staged nor the final copy is left
     model.refresh_from_db()
     assert (model.latest_version, model.file) == (1, None)
 
