@@ -77,3 +77,14 @@ def test_navigation_shows_admin_only_to_superusers(client, user, superuser):
 
     client.force_login(superuser)
     assert b'href="/admin/"' in client.get("/").content
+
+
+def test_a_deactivated_users_session_stops_working(client, user):
+    client.force_login(user)
+    assert client.get("/").status_code == 200
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+    assert client.get("/api/v1/auth/me", HTTP_ACCEPT="application/json").status_code == 401
