@@ -386,11 +386,6 @@ class FileUploadView(GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        if upload.size > settings.MAX_UPLOAD_BYTES:
-            return Response(
-                {"detail": f"File too large: {upload.size} bytes; the limit is {settings.MAX_UPLOAD_BYTES} bytes."},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
         model = get_object_or_404(selectors.model_list(user=request.user), pk=serializer.validated_data["model_id"])
         if not model.can_change(request.user):
             raise DRFPermissionDenied("Only the model's owner or a superuser can upload its files.")

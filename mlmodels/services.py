@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -92,6 +93,20 @@ def _set_file(model: MLModel, stored: StoredArtifact) -> None:
     model.file, model.file_size, model.file_sha256 = stored.key, stored.size, stored.sha256
 
 
+class FileTooLarge(ValidationError):
+    """The artifact is over MAX_UPLOAD_BYTES (the API answers 413, the pages a form error)."""
+
+    def __init__(self, size: int):
+        self.detail = f"File too large: {size} bytes; the limit is {settings.MAX_UPLOAD_BYTES} bytes."
+        super().__init__({"file": [self.detail]}, code="too_large")
+
+
+def _check_size(file: IO[bytes]) -> None:
+    size = getattr(file, "size", None)
+    if size is not None and size > settings.MAX_UPLOAD_BYTES:
+        raise FileTooLarge(size)
+
+
 def _file_name(file: IO[bytes]) -> str:
     return getattr(file, "name", "") or "artifact"
 
@@ -138,6 +153,8 @@ def model_create(
         f1_score=f1_score,
     )
     model.full_clean(exclude=["file", "file_size", "file_sha256"])
+    if file is not None:
+        _check_size(file)
     stored = None
     try:
         with integrity_as_validation(model), transaction.atomic():
@@ -213,6 +230,7 @@ def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[by
     overwrite each other on S3, which has no atomic create). Under the lock, once the version number
     is certain, it moves to ``v{n}/`` inside the storage.
     """
+    _check_size(file)
     file_name = _file_name(file)
     staged = artifact_store(
         key=staging_key(owner_id=model.owner_id, model_id=model.pk, file_name=file_name), source=file

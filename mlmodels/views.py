@@ -6,7 +6,6 @@ Every view that answers htmx requests with a fragment renders the whole page whe
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -207,20 +206,14 @@ def model_upload(request, pk: int):
     form = UploadForm(request.POST, request.FILES)
     version = None
     if form.is_valid():
-        upload = form.cleaned_data["file"]
-        if upload.size > settings.MAX_UPLOAD_BYTES:
-            form.add_error("file", f"The file is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes.")
-        else:
-            try:
-                version = services.model_attach_file(
-                    model=model, actor=request.user, file=upload, note=form.cleaned_data["note"]
-                )
-            except ValidationError as error:
-                add_service_errors(form, error)
-            except StorageUnavailable:
-                form.add_error(
-                    "file", "Artifact storage is unavailable right now; nothing was changed. Try again shortly."
-                )
+        try:
+            version = services.model_attach_file(
+                model=model, actor=request.user, file=form.cleaned_data["file"], note=form.cleaned_data["note"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        except StorageUnavailable as error:
+            form.add_error("file", f"{error} Try again shortly.")
     if not _is_fragment_request(request):
         if version:
             messages.success(request, f"Uploaded as version {version.version_number}.")

@@ -313,3 +313,12 @@ def test_delete_asks_for_confirmation_then_deletes(owner, model):
 
     assert response["Location"] == "/models/"
     assert not MLModel.objects.exists()
+
+
+def test_an_upload_over_the_limit_shows_the_limit_and_changes_nothing(owner, model, settings):
+    settings.MAX_UPLOAD_BYTES = 5
+
+    response = owner.post(f"/models/{model.pk}/upload/", {"file": SimpleUploadedFile("w.bin", b"123456")}, **HTMX)
+
+    assert b"File too large: 6 bytes; the limit is 5 bytes." in response.content
+    assert MLModel.objects.get(pk=model.pk).latest_version == 1

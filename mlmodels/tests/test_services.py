@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from experiments.tests.factories import ExperimentFactory
@@ -506,3 +507,15 @@ def test_the_audit_trail_lists_every_move_in_order(user):
         ("production", "archived"),
         ("archived", "development"),
     ]
+
+
+def test_a_file_over_the_upload_limit_is_refused_before_anything_is_stored(user, settings):
+    settings.MAX_UPLOAD_BYTES = 3
+    model = MLModelFactory(owner=user)
+    data = SimpleUploadedFile("big.bin", b"four")
+
+    with pytest.raises(services.FileTooLarge):
+        services.model_attach_file(model=model, actor=user, file=data)
+
+    assert objects_under(model) == []
+    assert model.versions.count() == 1

@@ -6,6 +6,7 @@ from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from mlmodels.services import FileTooLarge
 from mlmodels.storage import StorageUnavailable
 
 
@@ -15,9 +16,16 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "too_large"
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, FileTooLarge):
+        exc = PayloadTooLarge(exc.detail)
     # Services raise Django's ValidationError; to a client it is bad input (400), never a 500.
-    if isinstance(exc, DjangoValidationError):
+    elif isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError(exc.message_dict)
         else:
