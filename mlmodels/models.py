@@ -64,6 +64,23 @@ def _metric_checks(prefix: str) -> list[models.CheckConstraint]:
     ]
 
 
+def _file_key_check(prefix: str) -> models.CheckConstraint:
+    """The database's own guard on stored locations: a file key is NULL or a relative key under
+    ``users/`` as the storage service writes it. Nothing a client sends can become a ``file:`` or
+    ``s3://`` URI, a ``//host`` reference, an absolute or ``..`` path, or carry a query or fragment.
+    (The services only ever write keys from ``storage.artifact_key``; this holds even if a future
+    code path forgets to.)"""
+    forbidden = ("..", "//", ":", "?", "#", "\\", "%")
+    well_formed = Q(file__startswith="users/")
+    for fragment in forbidden:
+        well_formed &= ~Q(file__contains=fragment)
+    return models.CheckConstraint(
+        condition=Q(file__isnull=True) | well_formed,
+        name=f"{prefix}_file_key_registry_written",
+        violation_error_message="A file key is a relative users/… key written by the registry.",
+    )
+
+
 class MLModelQuerySet(models.QuerySet):
     def visible_to(self, user) -> "MLModelQuerySet":
         """Every signed-in user reads every model; anonymous visitors read none."""
@@ -126,6 +143,7 @@ class MLModel(FieldedConstraintsMixin, models.Model):
             ),
             models.CheckConstraint(condition=Q(lifecycle__in=Stage.values), name="mlmodel_lifecycle_valid"),
             *_metric_checks("mlmodel"),
+            _file_key_check("mlmodel"),
         ]
 
     def __str__(self) -> str:
@@ -169,6 +187,7 @@ class ModelVersion(models.Model):
             models.UniqueConstraint(fields=["model", "version_number"], name="modelversion_unique_number_per_model"),
             models.CheckConstraint(condition=Q(version_number__gte=1), name="modelversion_number_positive"),
             *_metric_checks("modelversion"),
+            _file_key_check("modelversion"),
         ]
 
     def __str__(self) -> str:

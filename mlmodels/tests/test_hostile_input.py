@@ -5,6 +5,7 @@ import posixpath
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -168,3 +169,65 @@ def test_services_refuse_names_with_control_characters_for_every_caller(user):
         services.model_create(owner=user, name="bad\x1bname")
 
     assert "name" in error.value.message_dict
+
+
+# --- stored locations: only the keys the registry writes -------------------------------------------
+
+FOREIGN_LOCATIONS = [
+    "file:///etc/passwd",
+    "//evil.example/model.bin",
+    "s3://someone-elses-bucket/model.bin",
+    "https://evil.example/model.bin",
+    "/users/1/models/1/v1/model.bin",
+    "users/1/models/1/v1/../../../../etc/passwd",
+    "users/1/models/1/v1/model.bin?versionId=1",
+    "users/1/models/1/v1/model.bin#fragment",
+    "users/1/models/1/v1/%2e%2e/model.bin",
+    "users\\1\\models\\1\\v1\\model.bin",
+    "users//1/models/1/v1/model.bin",
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("location", FOREIGN_LOCATIONS)
+def test_the_database_refuses_a_file_key_the_registry_would_not_write(user, location):
+    model = MLModelFactory(owner=user)
+    services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+    for queryset in (MLModel.objects.filter(pk=model.pk), model.versions.all()):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            queryset.update(file=location)
+    model.refresh_from_db()
+    assert model.file is None
+    assert not model.versions.exclude(file=None).exists()
+
+
+@pytest.mark.django_db
+def test_the_database_accepts_the_keys_the_storage_service_writes(user):
+    model = MLModelFactory(owner=user)
+    version = services.model_attach_file(model=model, actor=user, file=_named_file(b"weights", "model.bin"))
+    assert version.file == f"users/{user.pk}/models/{model.pk}/v{version.version_number}/model.bin"
+    MLModel.objects.filter(pk=model.pk).update(file=version.file)  # the same key written again: allowed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["file", "file_path"])
+def test_no_api_write_sets_a_stored_location(client_for, user, field):
+    model = MLModelFactory(owner=user)
+    client = client_for(user)
+    for method in (client.patch, client.put):
+        response = method(f"{MODELS}{model.pk}/", {"name": "renamed", field: "file:///etc/passwd"}, format="json")
+        assert response.status_code == 400, response.content
+        assert field in str(response.json())
+    created = client.post(MODELS, {"name": "new-one", field: "//evil.example/x"}, format="json")
+    assert created.status_code == 400
+    version = client.post(f"{MODELS}{model.pk}/versions/", {field: "s3://elsewhere/x"}, format="json")
+    assert version.status_code == 400
+    model.refresh_from_db()
+    assert model.file is None and model.name != "renamed"
+    assert not MLModel.objects.filter(file__isnull=False).exists()
+
+
+def _named_file(content: bytes, name: str):
+    file = io.BytesIO(content)
+    file.name = name
+    return file
