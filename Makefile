@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-browser lint migrate seed clean
+.PHONY: run test test-browser lint migrate seed load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(VENV)/.dev-installed
 # Only the browser tests, failing (not skipping) without Chromium: `apt-get install -y chromium`.
 test-browser: $(VENV)/.dev-installed
 	REQUIRE_BROWSER=1 $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
+# A bounded mixed load (32 clients, 60 s) on gunicorn with PostgreSQL, Redis and S3 started for it,
+# then a consistency check of everything it wrote: bench/load.py. LOAD_ARGS="--duration 10" to shorten.
+load: $(VENV)/.dev-installed
+	bench/with-services $(BIN)/python -m bench.load $(LOAD_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
@@ -348,16 +349,18 @@ class StorageAudit:
     removed: list[str]  # orphans deleted by this audit
 
 
-def storage_audit(*, fix: bool = False, min_age: timedelta = timedelta(hours=1)) -> StorageAudit:
-    """Compare the stored objects under ``users/`` with the keys the rows point to.
+def storage_audit(*, fix: bool = False, min_age: timedelta = timedelta(hours=1), prefix: str = "users") -> StorageAudit:
+    """Compare the stored objects under ``prefix`` (all of ``users/`` by default, or one owner's
+    ``users/{id}``) with the keys the rows point to.
 
     An object younger than ``min_age`` is never called an orphan: it may be an upload whose row is
     about to be committed. With ``fix``, orphans are deleted; missing objects can only be reported.
     Reads every key once (one storage listing, two queries streamed with ``iterator()``).
     """
-    stored = set(artifact_keys())
-    referenced = set(MLModel.objects.exclude(file=None).values_list("file", flat=True).iterator())
-    referenced |= set(ModelVersion.objects.exclude(file=None).values_list("file", flat=True).iterator())
+    stored = set(artifact_keys(prefix))
+    under_prefix = Q(file__startswith=f"{prefix}/")
+    referenced = set(MLModel.objects.filter(under_prefix).values_list("file", flat=True).iterator())
+    referenced |= set(ModelVersion.objects.filter(under_prefix).values_list("file", flat=True).iterator())
     cutoff = timezone.now() - min_age
     orphans = sorted(key for key in stored - referenced if artifact_modified_at(key) <= cutoff)
     missing = sorted(referenced - stored)

@@ -1,4 +1,5 @@
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
@@ -28,7 +29,7 @@ def damaged_registry(user):
     data.name = "lost.bin"
     missing_key = services.model_attach_file(model=broken, actor=user, file=data).file
     storage.delete(missing_key)
-    return {"healthy": healthy_key, "orphan": orphan_key, "missing": missing_key}
+    return {"healthy": healthy_key, "orphan": orphan_key, "missing": missing_key, "user_id": user.pk}
 
 
 def run_audit(*args) -> tuple[str, int]:
@@ -84,3 +85,18 @@ def test_a_clean_registry_passes_the_audit(user, settings):
 def test_negative_min_age_is_refused():
     with pytest.raises(CommandError, match="--min-age must be 0 or more"):
         call_command("storage_audit", "--min-age", "-5")
+
+
+def test_audit_of_one_owner_prefix_sees_only_that_owner(damaged_registry, other_user):
+    stranger = MLModelFactory(owner=other_user, name="stranger")
+    data = io.BytesIO(b"theirs")
+    data.name = "theirs.bin"
+    services.model_attach_file(model=stranger, actor=other_user, file=data)
+    artifact_storage().delete(stranger.versions.get(version_number=stranger.latest_version).file)
+
+    mine = services.storage_audit(min_age=timedelta(0), prefix=f"users/{damaged_registry['user_id']}")
+    theirs = services.storage_audit(min_age=timedelta(0), prefix=f"users/{other_user.pk}")
+
+    assert (mine.orphans, mine.missing) == ([damaged_registry["orphan"]], [damaged_registry["missing"]])
+    assert theirs.orphans == [] and len(theirs.missing) == 1
+    assert theirs.missing[0].startswith(f"users/{other_user.pk}/")
