@@ -1,5 +1,9 @@
+import logging
+
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, UnreadablePostError
+
+logger = logging.getLogger(__name__)
 
 # Room for the multipart envelope (boundaries, headers, the other form fields) around the file.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
@@ -31,6 +35,38 @@ class RequestSizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class InterruptedUploadMiddleware:
+    """Deletes the temporary files of a request's uploads when it ends, and answers 400 (not 500)
+    when its body could not be read because the client went away.
+
+    Django deletes a half-spooled upload when the body merely ends early, but not when reading it
+    raises (a connection reset): the temporary file stayed on disk, open, until the garbage collector
+    freed the request. The CSRF middleware swallows that error for page forms, so the cleanup runs
+    after every response instead of on the exception alone; a completed upload's file is deleted by
+    Django at the same point anyway.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            return self.get_response(request)
+        finally:
+            # The class attribute is an empty list: only a request that parsed uploads has handlers.
+            for handler in request._upload_handlers:
+                handler.upload_interrupted()
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, UnreadablePostError):
+            return None
+        logger.info("%s %s: the request body could not be read (%s)", request.method, request.path, exception)
+        message = "The request body could not be read in full; nothing was saved."
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=400)
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
 # Everything the pages use comes from this origin: scripts (htmx, app.js, Swagger UI's files and its

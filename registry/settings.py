@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registry.middleware.InterruptedUploadMiddleware",
     "registry.middleware.RequestSizeLimitMiddleware",
     "registry.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
