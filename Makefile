@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-browser lint migrate seed load clean
+.PHONY: run test test-browser lint migrate seed load bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test-browser: $(VENV)/.dev-installed
 # then a consistency check of everything it wrote: bench/load.py. LOAD_ARGS="--duration 10" to shorten.
 load: $(VENV)/.dev-installed
 	bench/with-services $(BIN)/python -m bench.load $(LOAD_ARGS)
+
+# The benchmarks of BENCHMARKS.md against MLflow's registry (installed into its own venv), on
+# PostgreSQL, Redis and S3 started for them: bench/__main__.py, bench/run.py. BENCH_ARGS passes options,
+# e.g. BENCH_ARGS="--scales 10000,100000,1000000 --workers 2 --seconds 20".
+bench: $(VENV)/.dev-installed
+	bench/with-services $(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
