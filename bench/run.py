@@ -100,7 +100,7 @@ def queries_per_request(workload: Workload, token: str, model_id: int) -> int:
     call(path, data=body, content_type="application/json")  # warm: first-request caches, connection
     with CaptureQueriesContext(connection) as captured:
         response = call(path, data=body, content_type="application/json")
-    assert response.status_code < 400, (workload.name, response.status_code, response.content[:300])
+    assert response.status_code < 300, (workload.name, response.status_code, response.content[:300])
     return len(captured)
 
 
@@ -138,20 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     database = f"registry_bench_{args.scale}"
     create_database(base_url, database)
     env = server_environment(DATABASE_URL=database_url_for(base_url, database), ACCESS_TOKEN_MINUTES="600")  # noqa: S106 -- minutes
-    os.environ.update(
-        {
-            k: env[k]
-            for k in (
-                "DATABASE_URL",
-                "SECRET_KEY",
-                "DEBUG",
-                "ALLOWED_HOSTS",
-                "DJANGO_SETTINGS_MODULE",
-                "ACCESS_TOKEN_MINUTES",
-            )
-        }
-    )
-    os.environ["ALLOWED_HOSTS"] += ",testserver"
+    # This process counts queries in-process on the same database, with the server's settings.
+    os.environ.update(env, ALLOWED_HOSTS=env["ALLOWED_HOSTS"] + ",testserver")
     import django
 
     django.setup()

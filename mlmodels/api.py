@@ -32,7 +32,7 @@ from mlmodels.storage import (
     signed_download_token,
 )
 from registry.api.permissions import IsOwnerOrSuperuserToChange
-from registry.api.serializers import ErrorSerializer, JSONObjectField, StrictSerializer
+from registry.api.serializers import CachedFieldsMixin, ErrorSerializer, JSONObjectField, StrictSerializer
 
 # --- serializers --------------------------------------------------------------------------------
 
@@ -41,7 +41,7 @@ def _metric_field() -> serializers.FloatField:
     return serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True, required=False)
 
 
-class MLModelSerializer(serializers.ModelSerializer):
+class MLModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
     owner_id = serializers.IntegerField(read_only=True)
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -93,7 +93,7 @@ class LifecycleMoveSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
+class ModelVersionSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     model_id = serializers.IntegerField(read_only=True)
     file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -135,7 +135,7 @@ class RollbackSerializer(StrictSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
-class LifecycleEventSerializer(serializers.ModelSerializer):
+class LifecycleEventSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     model_id = serializers.IntegerField(read_only=True)
     actor_id = serializers.IntegerField(read_only=True, allow_null=True)
     actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
@@ -190,6 +190,13 @@ class MLModelViewSet(
         if getattr(self, "swagger_fake_view", False):
             return MLModel.objects.none()
         return selectors.model_list(user=self.request.user)
+
+    def filter_queryset(self, queryset):
+        # The list's filters, search and ordering apply to the list: building the filter set for a
+        # request about one model cost more than the rest of that request.
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
 
     def _write(self, request, *, partial: bool) -> dict:
         serializer = MLModelWriteSerializer(data=request.data, partial=partial)
