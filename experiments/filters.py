@@ -1,10 +1,10 @@
 import django_filters
 
 from experiments.models import Experiment
-from registry.filters import filter_by_owner, filter_by_words
+from registry.filters import FilterSet, filter_by_owner, filter_by_words
 
 
-class ExperimentFilterSet(django_filters.FilterSet):
+class ExperimentFilterSet(FilterSet):
     tag = django_filters.CharFilter(method="filter_tag", help_text="Experiments carrying this tag.")
     search = django_filters.CharFilter(method=filter_by_words, help_text="Words in the name or description.")
     owner = django_filters.CharFilter(method=filter_by_owner, help_text="Owner's id or username.")

@@ -3,7 +3,7 @@
 import django_filters
 
 from mlmodels.models import Framework, MLModel, Stage, TaskType
-from registry.filters import filter_by_owner, filter_by_words
+from registry.filters import FilterSet, filter_by_owner, filter_by_words
 
 ORDERING_FIELDS = ("name", "created_at", "updated_at", "accuracy", "precision", "recall", "f1_score")
 
@@ -23,7 +23,7 @@ class StableOrderingFilter(django_filters.OrderingFilter):
         return qs
 
 
-class MLModelFilterSet(django_filters.FilterSet):
+class MLModelFilterSet(FilterSet):
     framework = ChoiceInFilter(choices=Framework.choices, help_text="One or more, comma-separated.")
     task_type = ChoiceInFilter(choices=TaskType.choices, help_text="One or more, comma-separated.")
     lifecycle = ChoiceInFilter(choices=Stage.choices, help_text="One or more, comma-separated.")
