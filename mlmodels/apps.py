@@ -7,3 +7,6 @@ class MlmodelsConfig(AppConfig):
 
     def ready(self) -> None:
         from mlmodels import signals  # noqa: F401  (connects the stored-file clean-up)
+        from registry.counts import connect_signals
+
+        connect_signals()

@@ -137,6 +137,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# List counts cached until the next write (registry/counts.py): only with a cache every server
+# process shares, or one process would not see another's writes.
+CACHE_COUNTS = env_bool("CACHE_COUNTS", bool(REDIS_URL))
 
 # --- Storage --------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()

@@ -1,6 +1,8 @@
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from registry.counts import CachedCountPaginator
+
 MAX_PAGE_SIZE = 100
 
 
@@ -9,6 +11,7 @@ class StrictPageNumberPagination(PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+    django_paginator_class = CachedCountPaginator
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)

@@ -1,0 +1,84 @@
+"""Row counts of list queries, cached until the registry's data changes.
+
+A page of a list says how many rows match (the API's ``count``). Counting a filtered query over a
+million models costs tens of milliseconds, more than the rest of the request; the answer only
+changes when rows are written. So counts are cached under a *generation* that every committed write
+to the registry's tables moves on (``connect_signals``, called by the mlmodels app), which makes every
+earlier count unreachable at once: never a stale count, however the write was made through the ORM.
+
+The generation moves on at the write and again after it commits, so a count computed from the
+snapshot before the commit is stored under a generation no later read uses. It is shared through
+the cache, so caching is on only with a cache all server processes share (Redis); with the
+in-process cache of the embedded defaults each process would see only its own writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.utils.functional import cached_property
+
+GENERATION_KEY = "counts:generation"
+COUNT_SECONDS = 600
+
+
+def counts_cached() -> bool:
+    return settings.CACHE_COUNTS
+
+
+# Writes to these apps' tables may change what a list counts (a user's rename changes the owner
+# filter, a version's metrics the model's); sessions, tokens and the like do not.
+COUNTED_APPS = frozenset({"accounts", "experiments", "mlmodels"})
+
+
+def connect_signals() -> None:
+    post_save.connect(data_changed, dispatch_uid="registry.counts.saved")
+    post_delete.connect(data_changed, dispatch_uid="registry.counts.deleted")
+
+
+def data_changed(sender, using=None, **kwargs) -> None:
+    """A row was written (a signal receiver): move the generation on now, for reads in the same
+    transaction, and again once the write commits, for counts others took meanwhile from the
+    snapshot before it."""
+    if sender._meta.app_label in COUNTED_APPS and counts_cached():
+        _next_generation()
+        transaction.on_commit(_next_generation, using=using, robust=True)
+
+
+def _next_generation() -> None:
+    cache.set(GENERATION_KEY, time.time_ns(), timeout=None)
+
+
+def cached_count(queryset: QuerySet) -> int:
+    if not counts_cached():
+        return queryset.count()
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        generation = time.time_ns()
+        if not cache.add(GENERATION_KEY, generation, timeout=None):
+            generation = cache.get(GENERATION_KEY, generation)
+    sql, params = queryset.query.sql_with_params()
+    digest = hashlib.sha256(repr((queryset.db, sql, params)).encode()).hexdigest()
+    key = f"counts:{generation}:{digest}"
+    count = cache.get(key)
+    if count is None:
+        count = queryset.count()
+        cache.set(key, count, timeout=COUNT_SECONDS)
+    return count
+
+
+class CachedCountPaginator(Paginator):
+    """Django's paginator with the count from ``cached_count``."""
+
+    @cached_property
+    def count(self) -> int:
+        if isinstance(self.object_list, QuerySet):
+            return cached_count(self.object_list)
+        return len(self.object_list)
