@@ -33,6 +33,7 @@ from mlmodels.storage import (
 )
 from registry.api.permissions import IsOwnerOrSuperuserToChange
 from registry.api.serializers import CachedFieldsMixin, ErrorSerializer, JSONObjectField, StrictSerializer
+from registry.counts import cached_count
 
 # --- serializers --------------------------------------------------------------------------------
 
@@ -190,6 +191,12 @@ class MLModelViewSet(
         if getattr(self, "swagger_fake_view", False):
             return MLModel.objects.none()
         return selectors.model_list(user=self.request.user)
+
+    def paginate_queryset(self, queryset):
+        if self.action == "list" and self.request.query_params.get("search"):
+            # The count is needed for the page anyway (and cached): it also picks the search's plan.
+            queryset = selectors.model_search_plan(queryset, matches=cached_count(queryset))
+        return super().paginate_queryset(queryset)
 
     def filter_queryset(self, queryset):
         # The list's filters, search and ordering apply to the list: building the filter set for a

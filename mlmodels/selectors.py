@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Count, QuerySet
+from django.db import connection
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import Coalesce
 
 from mlmodels.models import Framework, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import ArtifactPath
@@ -13,6 +15,32 @@ def model_list(*, user) -> QuerySet[MLModel]:
     """Models the user may read: all of them for any signed-in user (one team, one registry).
     Serializing a row costs no further query (owner and experiment are shown by id)."""
     return MLModel.objects.visible_to(user)
+
+
+# Up to this many matches, a searched list is sorted from the matches themselves (found through the
+# trigram indexes) rather than by walking the sort order's index: sorting 20,000 rows takes ~15 ms.
+SEARCH_SORT_MAX_ROWS = 20_000
+
+
+def model_search_plan(queryset: QuerySet[MLModel], *, matches: int) -> QuerySet[MLModel]:
+    """The searched ``queryset`` (``matches`` rows), ordered so that PostgreSQL sorts the matches.
+
+    PostgreSQL assumes the rows a search matches are spread evenly over the sort order, so with a
+    LIMIT it walks the ``created_at`` index until it has a page. When the matches sit far down that
+    order (``model-12…`` were all made long ago), it reads most of the table first: 106 ms at 100k
+    models, against 4 ms from the trigram indexes and a sort. Ordering by ``COALESCE(col, col)``,
+    the same order, takes the index walk away from the planner when the matches are few enough to
+    sort; when they are many, the walk finds a page quickly and stays.
+    """
+    if connection.vendor != "postgresql" or matches > SEARCH_SORT_MAX_ROWS:
+        return queryset
+    ordering = queryset.query.order_by or (queryset.model._meta.ordering if queryset.query.default_ordering else ())
+    fenced = []
+    for term in ordering:
+        name = term.lstrip("-")
+        expression = Coalesce(F(name), F(name))
+        fenced.append(expression.desc() if term.startswith("-") else expression.asc())
+    return queryset.order_by(*fenced) if fenced else queryset
 
 
 def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:

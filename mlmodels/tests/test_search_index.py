@@ -1,11 +1,13 @@
-"""On PostgreSQL the list's search is answered from the trigram indexes, not a scan of the table."""
+"""The list's search: answered from the trigram indexes on PostgreSQL, with a plan that keeps the list's order."""
 
 import pytest
 from django.db import connection
 from django.http import QueryDict
 
+from mlmodels import selectors
 from mlmodels.filters import MLModelFilterSet
 from mlmodels.models import MLModel
+from mlmodels.tests.factories import MLModelFactory
 
 
 @pytest.mark.postgres
@@ -22,3 +24,31 @@ def test_search_can_use_the_trigram_indexes(query):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "mlmodel_name_trgm_idx" in plan, plan
     assert "mlmodel_description_trgm_idx" in plan, plan
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ordering", [None, "-accuracy", "name", "-created_at"])
+def test_the_search_plan_keeps_the_order_and_rows_of_the_list(client_for, user, ordering):
+    for number in range(12):
+        MLModelFactory(owner=user, name=f"churn-{number % 5}-{number}", accuracy=(number * 7 % 10) / 10)
+    MLModelFactory(owner=user, name="unrelated")
+    client = client_for(user)
+    query = "?search=churn&page_size=5" + (f"&ordering={ordering}" if ordering else "")
+
+    pages = [client.get(f"/api/v1/models/{query}&page={page}").json() for page in (1, 2, 3)]
+
+    ids = [row["id"] for page in pages for row in page["results"]]
+    expected = MLModelFilterSet(QueryDict(query[1:]), queryset=MLModel.objects.all()).qs
+    assert ids == list(expected.values_list("id", flat=True))
+    assert pages[0]["count"] == 12 and len(set(ids)) == 12
+
+
+@pytest.mark.django_db
+def test_the_search_plan_orders_like_the_plain_query(user):
+    for number in range(6):
+        MLModelFactory(owner=user, name=f"churn-{number}", accuracy=number / 10)
+    searched = MLModelFilterSet(QueryDict("search=churn&ordering=-accuracy"), queryset=MLModel.objects.all()).qs
+
+    planned = selectors.model_search_plan(searched, matches=6)
+
+    assert list(planned) == list(searched)
