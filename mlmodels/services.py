@@ -44,6 +44,7 @@ EDITABLE_FIELDS = frozenset(
 )
 FILE_FIELDS = ("file", "file_size", "file_sha256")
 SNAPSHOT_FIELDS = (*METRIC_FIELDS, "hyperparameters", *FILE_FIELDS, "experiment")
+SNAPSHOT_ATTNAMES = tuple(MLModel._meta.get_field(field).attname for field in SNAPSHOT_FIELDS)
 
 
 def _ensure_can_change(model: MLModel, actor) -> None:
@@ -75,7 +76,10 @@ def _save_with_version(
 ) -> ModelVersion | None:
     """Validate the changed fields, save, and snapshot the model as version latest+1 if asked."""
     untouched = [f.name for f in MLModel._meta.concrete_fields if f.name not in changed_fields]
-    model.full_clean(exclude=untouched)
+    model.full_clean(exclude=untouched, validate_constraints=False)
+    # The metrics' CHECK constraints say what their field validators just checked (and the database
+    # checks them again): asking the database first would cost three round trips per write.
+    model.validate_constraints(exclude={*untouched, *METRIC_FIELDS})
     if not new_version:
         model.save()
         return None
@@ -86,7 +90,8 @@ def _save_with_version(
         version_number=model.latest_version,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         note=note,
-        **{field: getattr(model, field) for field in SNAPSHOT_FIELDS},
+        # By attname (experiment_id): the snapshot needs no query for the experiment row.
+        **{attname: getattr(model, attname) for attname in SNAPSHOT_ATTNAMES},
     )
 
 
@@ -188,7 +193,8 @@ def model_update(
     if "name" in data:
         data["name"] = normalize_name(data["name"])
     if file is None:
-        return _apply(model=model, actor=actor, data=data, note=note, always_version=False)
+        _apply(model=model, actor=actor, data=data, note=note, always_version=False)
+        return model
     return _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")
 
 
@@ -198,8 +204,7 @@ def version_record(*, model: MLModel, actor, data: dict[str, Any] | None = None,
     data = dict(data or {})
     _ensure_can_change(model, actor)
     _check_fields(data, frozenset({*METRIC_FIELDS, "hyperparameters", "experiment"}))
-    _apply(model=model, actor=actor, data=data, note=note, always_version=True)
-    return model.versions.get(version_number=model.latest_version)
+    return _apply(model=model, actor=actor, data=data, note=note, always_version=True)
 
 
 def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "") -> ModelVersion:
@@ -209,18 +214,19 @@ def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "")
     return updated.versions.get(version_number=updated.latest_version)
 
 
-def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> MLModel:
+def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> ModelVersion | None:
+    """Apply ``data`` to ``model`` under its row lock; returns the version it recorded, if any."""
     with integrity_as_validation(_with_changes(model, data)), transaction.atomic():
         locked = _lock(model)
         before = _versioned_state(locked)
         for field, value in data.items():
             setattr(locked, field, value)
         changed = _versioned_state(locked) != before
-        _save_with_version(
+        version = _save_with_version(
             locked, actor=actor, changed_fields=set(data), note=note, new_version=always_version or changed
         )
     _refresh_from(model, locked)
-    return model
+    return version
 
 
 def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> MLModel:
