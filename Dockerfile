@@ -39,5 +39,8 @@ EXPOSE 8000
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
 # --no-control-socket: gunicorn's control socket (for gunicornc) would go under $HOME, which the
 # unprivileged user cannot write to; nothing in the container uses it.
+# --timeout 300: a sync worker streams a whole artifact upload to S3 inside one request; at the
+# default 30 s a 1 GiB upload was killed half-way. (A buffering proxy in front keeps slow clients
+# from holding a worker that long.)
 CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", \
-     "--worker-tmp-dir", "/dev/shm", "--no-control-socket"]
+     "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "--timeout", "300"]

@@ -124,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=10_000, help="models to seed (3 versions each)")
     parser.add_argument("--workers", type=int, default=2, help="server workers, the same for both (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per workload and mode")
     parser.add_argument("--modes", default="keepalive,close", help="client connection modes to run")
     parser.add_argument("--mlflow", action="store_true", help="install, start and seed MLflow's server too")
     parser.add_argument("--artifact-mib", type=int, default=0, help="also upload/download a file this big")
+    parser.add_argument("--only", default="", help="comma-separated workloads to run (default: all)")
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
 
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeding {args.scale} models …", flush=True)
         print(f"seeded in {seed.seed(args.scale, password=os.urandom(24).hex()):.1f} s", flush=True)
     token, first_id, last_id = bench_identity()
-    workloads = ours(first_id, last_id)
+    workloads = [w for w in ours(first_id, last_id) if not args.only or w.name in args.only.split(",")]
     query_counts = {w.name: queries_per_request(w, token, first_id) for w in workloads}
     connection.close()
     for workload in workloads:
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = Path(tempfile.mkdtemp(prefix="registry-bench-"))
     print(f"\n== ours: gunicorn, {args.workers} workers, {args.scale} models; logs in {log_dir}", flush=True)
-    with Gunicorn(workers=args.workers, env=env, log_dir=log_dir) as server:
+    with Gunicorn(workers=args.workers, threads=args.threads, env=env, log_dir=log_dir) as server:
         idle_rss = server.rss()
         rows = drive(server.url, workloads, seconds=args.seconds, modes=modes, server=server)
         for row in rows:

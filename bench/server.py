@@ -76,7 +76,8 @@ def process_tree_rss(root_pid: int) -> int:
 
 
 class Gunicorn:
-    """``gunicorn registry.wsgi`` with the Dockerfile's options on a loopback port.
+    """``gunicorn registry.wsgi`` with the Dockerfile's options (sync workers, 300 s timeout) on a
+    loopback port.
 
     Use as a context manager; ``peak_rss`` is the highest resident memory of the whole process tree
     sampled every 100 ms since ``reset_peak()``.
@@ -106,6 +107,8 @@ class Gunicorn:
             "--worker-tmp-dir",
             "/dev/shm",
             "--no-control-socket",
+            "--timeout",
+            "300",
             "--error-logfile",
             str(self.log_path),
         ]

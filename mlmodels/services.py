@@ -254,7 +254,7 @@ def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[by
                 version_number=locked.latest_version + 1,
                 file_name=file_name,
             )
-            final_key = artifact_move(source_key=staged.key, target_key=target)
+            final_key = artifact_move(source_key=staged.key, target_key=target, size=staged.size)
             _set_file(locked, StoredArtifact(key=final_key, size=staged.size, sha256=staged.sha256))
             _save_with_version(locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True)
     except BaseException:

@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection
 from django_redis import get_redis_connection
 
 from mlmodels import services
-from mlmodels.storage import artifact_storage
+from mlmodels.storage import S3_SINGLE_COPY_MAX_BYTES, artifact_storage
 from mlmodels.tests.factories import MLModelFactory
 
 
@@ -79,3 +79,25 @@ def test_the_next_request_reconnects_after_the_database_dropped_its_connection()
         new_pid = cursor.fetchone()[0]
 
     assert new_pid != old_pid
+
+
+@pytest.mark.s3
+@pytest.mark.django_db
+@pytest.mark.parametrize("single_copy_max", [S3_SINGLE_COPY_MAX_BYTES, 0], ids=["copy-object", "multipart-copy"])
+def test_an_upload_moves_from_staging_to_its_version_key_in_s3(user, monkeypatch, single_copy_max):
+    # Objects over 5 GiB cannot be copied in one CopyObject call; a limit of 0 sends this small one
+    # down the multipart path those take.
+    monkeypatch.setattr("mlmodels.storage.S3_SINGLE_COPY_MAX_BYTES", single_copy_max)
+    model = MLModelFactory(owner=user)
+    content = bytes(range(256)) * 4000
+    data = io.BytesIO(content)
+    data.name = "weights.bin"
+
+    version = services.model_attach_file(model=model, actor=user, file=data)
+
+    storage = artifact_storage()
+    assert version.file == f"users/{user.pk}/models/{model.pk}/v{version.version_number}/weights.bin"
+    with storage.open(version.file) as stored:
+        assert stored.read() == content
+    staged = storage.bucket.objects.filter(Prefix=f"users/{user.pk}/models/{model.pk}/uploads/")
+    assert list(staged) == []
