@@ -258,7 +258,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "registry.api.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["registry.api.throttles.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_rate("THROTTLE_RATE_USER", "6000/minute"),
         # Login and registration, per client address: slows password guessing and sign-up floods.

@@ -10,14 +10,13 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
-from rest_framework.throttling import UserRateThrottle
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.api import LoginView, RegisterView
 from accounts.tests.factories import TEST_PASSWORD, UserFactory
-from registry.api.throttles import AuthRateThrottle
+from registry.api.throttles import AuthRateThrottle, UserRateThrottle
 
 pytestmark = pytest.mark.django_db
 
