@@ -44,6 +44,8 @@ EDITABLE_FIELDS = frozenset(
 )
 FILE_FIELDS = ("file", "file_size", "file_sha256")
 SNAPSHOT_FIELDS = (*METRIC_FIELDS, "hyperparameters", *FILE_FIELDS, "experiment")
+# The fields the non-metric constraints of MLModel read (unique name per owner, valid stage, file key).
+UNIQUE_OR_CHECKED_FIELDS = frozenset({"name", "owner", "lifecycle", "file"})
 SNAPSHOT_ATTNAMES = tuple(MLModel._meta.get_field(field).attname for field in SNAPSHOT_FIELDS)
 
 
@@ -78,8 +80,10 @@ def _save_with_version(
     untouched = [f.name for f in MLModel._meta.concrete_fields if f.name not in changed_fields]
     model.full_clean(exclude=untouched, validate_constraints=False)
     # The metrics' CHECK constraints say what their field validators just checked (and the database
-    # checks them again): asking the database first would cost three round trips per write.
-    model.validate_constraints(exclude={*untouched, *METRIC_FIELDS})
+    # checks them again): asking the database first would cost three round trips per write. The
+    # other constraints are worth asking about when their fields change.
+    if changed_fields & UNIQUE_OR_CHECKED_FIELDS:
+        model.validate_constraints(exclude={*untouched, *METRIC_FIELDS})
     if not new_version:
         model.save()
         return None

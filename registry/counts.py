@@ -49,7 +49,10 @@ def data_changed(sender, using=None, **kwargs) -> None:
     snapshot before it."""
     if sender._meta.app_label in COUNTED_APPS and counts_cached():
         _next_generation()
-        transaction.on_commit(_next_generation, using=using, robust=True)
+        connection = transaction.get_connection(using)
+        # One bump at commit is enough however many rows the transaction writes.
+        if not any(callback is _next_generation for _, callback, _ in connection.run_on_commit):
+            transaction.on_commit(_next_generation, using=using, robust=True)
 
 
 def _next_generation() -> None:
