@@ -104,13 +104,22 @@ def queries_per_request(workload: Workload, token: str, model_id: int) -> int:
     return len(captured)
 
 
-def drive(url: str, workloads: list[Workload], *, seconds: int, modes: list[str], server=None) -> list[Row]:
+def drive(
+    url: str, workloads: list[Workload], *, seconds: int, modes: list[str], connections: int = 8, server=None
+) -> list[Row]:
     rows = []
     for workload in workloads:
         for mode in modes:
             if server is not None:
                 server.reset_peak()
-            result = wrk.run(url, workload, seconds=seconds, close_connections=(mode == "close"))
+            result = wrk.run(
+                url,
+                workload,
+                seconds=seconds,
+                connections=connections,
+                threads=min(2, connections),
+                close_connections=(mode == "close"),
+            )
             rows.append(Row(workload.name, mode, result, peak_rss=server.peak_rss if server is not None else 0))
             print(
                 f"  {workload.name:<15} {mode:<10} {result.requests_per_second:>9.1f} req/s "
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="server workers, the same for both (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per workload and mode")
+    parser.add_argument("--connections", type=int, default=8, help="wrk's concurrency (default 8)")
     parser.add_argument("--modes", default="keepalive,close", help="client connection modes to run")
     parser.add_argument("--mlflow", action="store_true", help="install, start and seed MLflow's server too")
     parser.add_argument("--artifact-mib", type=int, default=0, help="also upload/download a file this big")
@@ -165,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n== ours: gunicorn, {args.workers} workers, {args.scale} models; logs in {log_dir}", flush=True)
     with Gunicorn(workers=args.workers, threads=args.threads, env=env, log_dir=log_dir) as server:
         idle_rss = server.rss()
-        rows = drive(server.url, workloads, seconds=args.seconds, modes=modes, server=server)
+        rows = drive(
+            server.url, workloads, seconds=args.seconds, modes=modes, connections=args.connections, server=server
+        )
         for row in rows:
             row.queries = query_counts[row.workload]
         artifact = artifact_round_trip(server, token, first_id, args.artifact_mib) if args.artifact_mib else None
@@ -177,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== MLflow at {peer_url}", flush=True)
             from bench.mlflow import mlflow_workloads
 
-            peer_rows = drive(peer_url, mlflow_workloads(args.scale), seconds=args.seconds, modes=modes)
+            peer_rows = drive(
+                peer_url, mlflow_workloads(args.scale), seconds=args.seconds, modes=modes, connections=args.connections
+            )
     report(args, rows, idle_rss, peer_rows, peer_idle, artifact)
     return 0
 
@@ -320,7 +334,7 @@ def report(args, rows: list[Row], idle_rss: int, peer_rows: list[Row], peer_idle
         peer_best[row.workload] = max(peer_best.get(row.workload, 0), row.result.requests_per_second)
     print(
         f"\n### {args.scale:,} models ({3 * args.scale:,} versions), {args.workers} workers each, "
-        f"wrk -t2 -c8 -d{args.seconds}s --latency, PostgreSQL 15"
+        f"wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s --latency, PostgreSQL 15"
     )
     header = "| workload | mode | req/s | p50 ms | p99 ms | errors | queries | peak RSS MiB |"
     if peer_rows:
