@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import seed
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)  # as the image does: whitenoise serves these
     if seed.seeded_count() != args.scale:
         print(f"seeding {args.scale} models …", flush=True)
         print(f"seeded in {seed.seed(args.scale, password=os.urandom(24).hex()):.1f} s", flush=True)
