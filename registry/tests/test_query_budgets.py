@@ -53,8 +53,11 @@ def test_endpoint_stays_within_its_query_budget_for_any_page_size(client_for, us
     url = endpoint.format(**registry)
     separator = "&" if "?" in url else "?"
 
+    # The first request may count the rows; with Redis the count is then cached (registry/counts.py).
+    first = queries_for(client, f"{url}{separator}page_size=1")
     one = queries_for(client, f"{url}{separator}page_size=1")
     hundred = queries_for(client, f"{url}{separator}page_size=100")
 
+    assert first <= BUDGET
     assert hundred <= BUDGET
     assert one == hundred
