@@ -35,7 +35,7 @@ from pathlib import Path
 
 import requests
 
-from bench.server import Gunicorn, server_environment
+from bench.server import Gunicorn, s3_client, server_environment
 
 USERS = 4
 MODELS_PER_USER = 8
@@ -230,18 +230,8 @@ def fresh_storage(run_id: str, log_dir: Path) -> dict[str, str]:
     """An empty bucket (or media folder) for this run, so the storage check sees only its objects."""
     if not os.environ.get("AWS_S3_ENDPOINT_URL"):
         return {"MEDIA_ROOT": str(log_dir / "media")}
-    import boto3
-    from botocore.config import Config
-
     bucket = f"registry-load-{run_id}"
-    boto3.client(
-        "s3",
-        endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"],
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        region_name=os.environ.get("AWS_S3_REGION_NAME", "us-east-1"),
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    ).create_bucket(Bucket=bucket)
+    s3_client().create_bucket(Bucket=bucket)
     return {"AWS_STORAGE_BUCKET_NAME": bucket}
 
 

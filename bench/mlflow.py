@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from bench.server import free_port, process_tree_rss
+from bench.server import child_pids, free_port, process_tree_rss
 from bench.wrk import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,20 +100,6 @@ def mlflow_database(database_url: str, name: str = "mlflow_bench", *, fresh: boo
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
     return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def _command_line(pid: int) -> str:
@@ -271,7 +257,7 @@ class MlflowServer:
         return total
 
     def _find_uvicorn(self) -> int | None:
-        for child in _children(self.pid):
+        for child in child_pids(self.pid):
             if "-m uvicorn" in _command_line(child):
                 return child
         return None

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from bench import wrk
-from bench.server import Gunicorn, server_environment
+from bench.server import Gunicorn, s3_client, server_environment
 from bench.wrk import Workload, WrkResult
 
 MIB = 1024 * 1024
@@ -239,9 +239,7 @@ def artifact_round_trip(server: Gunicorn, token: str, model_id: int, mib: int) -
     """Upload and download a ``mib`` MiB file through the API; compare with boto3 straight to S3."""
     import hashlib
 
-    import boto3
     import requests
-    from botocore.config import Config
 
     size = mib * MIB
     path = Path(tempfile.mkdtemp(prefix="registry-artifact-")) / "weights.bin"
@@ -282,14 +280,7 @@ def artifact_round_trip(server: Gunicorn, token: str, model_id: int, mib: int) -
     figures["download_rss_growth"] = server.peak_rss - before
     figures["intact"] = digest.hexdigest() == stored["sha256"]
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"],
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        region_name=os.environ.get("AWS_S3_REGION_NAME", "us-east-1"),
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    s3 = s3_client()
     started = time.monotonic()
     s3.upload_file(str(path), os.environ["AWS_STORAGE_BUCKET_NAME"], "bench/direct-upload.bin")
     figures["boto3_seconds"] = time.monotonic() - started

@@ -45,8 +45,8 @@ def server_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
-def process_tree_rss(root_pid: int) -> int:
-    """Resident memory in bytes of ``root_pid`` and all its descendants, from /proc."""
+def process_parents() -> dict[int, int]:
+    """Every process's parent pid, from /proc."""
     parents: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -57,6 +57,31 @@ def process_tree_rss(root_pid: int) -> int:
             continue
         # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
         parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def child_pids(pid: int) -> list[int]:
+    return [child for child, parent in process_parents().items() if parent == pid]
+
+
+def s3_client():
+    """boto3's S3 client for the server the environment names (AWS_*), as the app's settings make it."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"],
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        region_name=os.environ.get("AWS_S3_REGION_NAME", "us-east-1"),
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def process_tree_rss(root_pid: int) -> int:
+    """Resident memory in bytes of ``root_pid`` and all its descendants, from /proc."""
+    parents = process_parents()
     tree, frontier = {root_pid}, [root_pid]
     while frontier:
         pid = frontier.pop()
