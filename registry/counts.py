@@ -9,7 +9,9 @@ earlier count unreachable at once: never a stale count, however the write was ma
 The generation moves on at the write and again after it commits, so a count computed from the
 snapshot before the commit is stored under a generation no later read uses. It is shared through
 the cache, so caching is on only with a cache all server processes share (Redis); with the
-in-process cache of the embedded defaults each process would see only its own writes.
+in-process cache of the embedded defaults each process would see only its own writes. Writes that
+bypass the ORM's signals (raw SQL, ``QuerySet.update``; the app makes none) show in counts after
+COUNT_SECONDS at the latest.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.utils.functional import cached_property
@@ -68,7 +70,11 @@ def cached_count(queryset: QuerySet) -> int:
         if not cache.add(GENERATION_KEY, generation, timeout=None):
             generation = cache.get(GENERATION_KEY, generation)
     sql, params = queryset.query.sql_with_params()
-    digest = hashlib.sha256(repr((queryset.db, sql, params)).encode()).hexdigest()
+    # The database's own address, not just its alias: two registries (or a benchmark's databases)
+    # may share one Redis.
+    database = connections[queryset.db].settings_dict
+    where = (database["HOST"], database["PORT"], database["NAME"])
+    digest = hashlib.sha256(repr((where, sql, params)).encode()).hexdigest()
     key = f"counts:{generation}:{digest}"
     count = cache.get(key)
     if count is None:
