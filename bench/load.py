@@ -251,7 +251,6 @@ def check_consistency(actors: list[Actor], results: Results, versions_before: di
     from mlmodels.storage import artifact_open_stream
 
     problems: list[str] = []
-    owners = {actor.user_id for actor in actors}
     model_ids = [model_id for actor in actors for model_id in actor.model_ids]
     models = MLModel.objects.filter(pk__in=model_ids).prefetch_related("versions", "events")
     if len(models) != len(model_ids):
@@ -274,9 +273,9 @@ def check_consistency(actors: list[Actor], results: Results, versions_before: di
             stage = event.to_stage
         if stage != model.lifecycle:
             problems.append(f"model {model.pk}: trail ends at {stage}, the model is in {model.lifecycle}")
-        strangers = {version.created_by_id for version in model.versions.all()} - owners
-        if strangers - {model.owner_id}:
-            problems.append(f"model {model.pk}: versions created by {strangers}")
+        strangers = {version.created_by_id for version in model.versions.all()} - {model.owner_id}
+        if strangers:
+            problems.append(f"model {model.pk}: versions created by {strangers}, not the owner")
     for actor in actors:
         audit = storage_audit(min_age=timedelta(0), prefix=f"users/{actor.user_id}")
         problems += [f"orphaned object {key}" for key in audit.orphans]

@@ -33,7 +33,6 @@ from mlmodels.storage import (
 )
 from registry.api.permissions import IsOwnerOrSuperuserToChange
 from registry.api.serializers import CachedFieldsMixin, ErrorSerializer, JSONObjectField, StrictSerializer
-from registry.counts import cached_count
 
 # --- serializers --------------------------------------------------------------------------------
 
@@ -192,11 +191,11 @@ class MLModelViewSet(
             return MLModel.objects.none()
         return selectors.model_list(user=self.request.user)
 
-    def paginate_queryset(self, queryset):
+    def page_plan(self, queryset, count):
+        """Called by the paginator with the list's row count, which also picks a search's plan."""
         if self.action == "list" and self.request.query_params.get("search"):
-            # The count is needed for the page anyway (and cached): it also picks the search's plan.
-            queryset = selectors.model_search_plan(queryset, matches=cached_count(queryset))
-        return super().paginate_queryset(queryset)
+            return selectors.model_search_plan(queryset, matches=count)
+        return queryset
 
     def filter_queryset(self, queryset):
         # The list's filters, search and ordering apply to the list: building the filter set for a

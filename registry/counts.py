@@ -84,7 +84,21 @@ def cached_count(queryset: QuerySet) -> int:
 
 
 class CachedCountPaginator(Paginator):
-    """Django's paginator with the count from ``cached_count``."""
+    """Django's paginator with the count from ``cached_count``.
+
+    ``plan(queryset, count)``, when given, may rewrite the queryset once its count is known (a
+    query plan that depends on how many rows match), before the page is sliced from it.
+    """
+
+    def __init__(self, object_list, per_page, *args, plan=None, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.plan = plan
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if self.plan is not None:
+            self.object_list, self.plan = self.plan(self.object_list, self.count), None
+        return super().page(number)
 
     @cached_property
     def count(self) -> int:

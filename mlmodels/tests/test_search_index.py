@@ -3,6 +3,7 @@
 import pytest
 from django.db import connection
 from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 
 from mlmodels import selectors
 from mlmodels.filters import MLModelFilterSet
@@ -54,3 +55,14 @@ def test_the_search_plan_orders_like_the_plain_query(user):
     planned = selectors.model_search_plan(searched, matches=6)
 
     assert list(planned) == list(searched)
+
+
+@pytest.mark.django_db
+def test_a_searched_list_counts_its_rows_once(client_for, user):
+    # The count picks the search's plan and fills the page's "count": one COUNT serves both.
+    MLModelFactory(owner=user, name="churn-1")
+    with CaptureQueriesContext(connection) as captured:
+        response = client_for(user).get("/api/v1/models/?search=churn")
+
+    assert response.json()["count"] == 1
+    assert sum("COUNT(" in query["sql"] for query in captured.captured_queries) == 1

@@ -1,3 +1,5 @@
+from functools import partial
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
@@ -12,6 +14,13 @@ class StrictPageNumberPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     django_paginator_class = CachedCountPaginator
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A view may plan its page query from the count (``page_plan(queryset, count)``); the
+        # paginator counts once for both.
+        plan = getattr(view, "page_plan", None)
+        self.django_paginator_class = partial(CachedCountPaginator, plan=plan)
+        return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
