@@ -197,6 +197,11 @@ class MLModelViewSet(
             return selectors.model_search_plan(queryset, matches=count)
         return queryset
 
+    def list(self, request):
+        queryset = MLModelSerializer.rows(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(MLModelSerializer.represent_rows(page))
+
     def filter_queryset(self, queryset):
         # The list's filters, search and ordering apply to the list: building the filter set for a
         # request about one model cost more than the rest of that request.
@@ -267,8 +272,8 @@ class MLModelViewSet(
             note = data.pop("note")
             version = services.version_record(model=model, actor=request.user, data=data, note=note)
             return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
-        page = self.paginate_queryset(selectors.version_list(model=model))
-        return self.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+        page = self.paginate_queryset(ModelVersionSerializer.rows(selectors.version_list(model=model)))
+        return self.get_paginated_response(ModelVersionSerializer.represent_rows(page))
 
     @extend_schema(summary="Get one version", parameters=[NUMBER], responses=ModelVersionSerializer)
     @action(

@@ -1,6 +1,7 @@
 from operator import attrgetter
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
@@ -56,10 +57,32 @@ class CachedFieldsMixin:
     """
 
     def to_representation(self, instance):
-        plan = type(self).__dict__.get("_cached_plan")
+        return type(self)._plan().represent(instance)
+
+    @classmethod
+    def _plan(cls) -> "_Plan":
+        plan = cls.__dict__.get("_cached_plan")
         if plan is None:
-            plan = type(self)._cached_plan = _Plan(self._readable_fields)
-        return plan.represent(instance)
+            meta = getattr(cls, "Meta", None)
+            plan = cls._cached_plan = _Plan(cls()._readable_fields, model=getattr(meta, "model", None))
+        return plan
+
+    @classmethod
+    def rows(cls, queryset: QuerySet) -> QuerySet:
+        """``queryset`` as rows of just the columns this serializer shows, for ``represent_rows``.
+
+        A page of 100 models spent a fifth of its time making model instances it only read from.
+        A serializer with a field that is not one plain column keeps the instances.
+        """
+        columns = cls._plan().columns
+        return queryset if columns is None else queryset.values_list(*columns)
+
+    @classmethod
+    def represent_rows(cls, rows) -> list[dict]:
+        """The output of ``many=True`` for what ``rows`` gave (rows, or instances)."""
+        plan = cls._plan()
+        represent = plan.represent if plan.columns is None else plan.represent_row
+        return [represent(row) for row in rows]
 
 
 # Output fields whose value is already its JSON representation when it is not None.
@@ -75,7 +98,7 @@ _AS_IS = (
 
 
 class _Plan:
-    def __init__(self, fields):
+    def __init__(self, fields, *, model=None):
         fields = list(fields)
         plain = [
             field
@@ -90,14 +113,27 @@ class _Plan:
         self.read_plain = attrgetter(*sources) if len(sources) > 1 else (lambda obj: (getattr(obj, sources[0]),))
         self.datetimes = tuple(field.field_name for field in plain if _is_iso_datetime(field))
         self.others = tuple(field for field in fields if field not in plain)
+        # Shown from a row of these columns when every field is a plain one read from a column.
+        concrete = model._meta.concrete_fields if model else ()
+        columns = {name for field in concrete for name in (field.name, field.attname)}
+        every_field_a_column = not self.others and all(source in columns for source in sources)
+        self.columns = tuple(sources) if every_field_a_column else None
 
-    def represent(self, instance) -> dict:
-        values = dict(zip(self.plain_names, self.read_plain(instance), strict=True))
+    def _iso_datetimes(self, values: dict) -> None:
         if self.datetimes:
             zone = timezone.get_current_timezone() if settings.USE_TZ else None
             for name in self.datetimes:
                 if values[name] is not None:
                     values[name] = _iso_datetime(values[name], zone)
+
+    def represent_row(self, row: tuple) -> dict:
+        values = dict(zip(self.names, row, strict=True))
+        self._iso_datetimes(values)
+        return values
+
+    def represent(self, instance) -> dict:
+        values = dict(zip(self.plain_names, self.read_plain(instance), strict=True))
+        self._iso_datetimes(values)
         for field in self.others:
             try:
                 attribute = field.get_attribute(instance)
