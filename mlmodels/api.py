@@ -284,8 +284,11 @@ class MLModelViewSet(
         filterset_class=None,
     )
     def version(self, request, pk=None, number=None):
-        model = self.get_object()
-        version = get_object_or_404(selectors.version_list(model=model), version_number=int(number))
+        version = selectors.version_get(user=request.user, model_id=_id_or_404(pk), number=int(number))
+        if version is None:
+            self.get_object()  # 404 naming the model when it is the model that is missing
+            raise Http404("This model has no version with that number.")
+        self.check_object_permissions(request, version.model)
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(
@@ -337,6 +340,13 @@ class MLModelViewSet(
         if url is not None:
             return HttpResponseRedirect(url)
         return _file_response(model.file, size=model.file_size)
+
+
+def _id_or_404(pk: str) -> int:
+    try:
+        return int(pk)
+    except ValueError:
+        raise Http404("No MLModel matches the given query.") from None
 
 
 def _file_response(key: str, *, size: int | None) -> FileResponse:

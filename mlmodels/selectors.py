@@ -47,6 +47,16 @@ def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:
     return model.versions.order_by("-version_number")
 
 
+def version_get(*, user, model_id, number: int) -> ModelVersion | None:
+    """Version ``number`` of model ``model_id``, with its model, if the user may read that model;
+    None otherwise. One query: reading a version is the commonest call a deployment makes."""
+    versions = ModelVersion.objects.select_related("model").filter(model__in=model_list(user=user))
+    try:
+        return versions.get(model_id=model_id, version_number=number)
+    except ModelVersion.DoesNotExist:
+        return None
+
+
 def event_list(*, model: MLModel) -> QuerySet[LifecycleEvent]:
     """The model's audit trail, newest first, with each actor's username (one joined query)."""
     return model.events.select_related("actor").order_by("-created_at", "-id")

@@ -467,6 +467,24 @@ def test_get_one_version_by_number(other_api, model):
     assert other_api.get(detail(model, "versions/7/")).status_code == 404
 
 
+def test_a_missing_version_and_a_missing_model_are_told_apart(other_api, model):
+    missing_version = other_api.get(detail(model, "versions/7/"))
+    assert missing_version.json() == {"detail": "This model has no version with that number."}
+    missing_model = other_api.get(f"/api/v1/models/{model.pk + 1000}/versions/1/")
+    assert (missing_model.status_code, missing_model.json()) == (404, {"detail": "No MLModel matches the given query."})
+    assert other_api.get("/api/v1/models/abc/versions/1/").status_code == 404
+
+
+def test_getting_a_version_is_one_query_after_the_user(other_api, model):
+    with CaptureQueriesContext(connection) as queries:
+        assert other_api.get(detail(model, "versions/1/")).status_code == 200
+    assert len(queries) == 2, [query["sql"] for query in queries]
+
+
+def test_anonymous_clients_cannot_read_a_version(api_client, model):
+    assert api_client.get(detail(model, "versions/1/")).status_code == 401
+
+
 def test_owner_rolls_back_to_an_earlier_version(owner_api, model):
     owner_api.patch(detail(model), {"accuracy": 0.2})
 
