@@ -84,11 +84,13 @@ def _save_with_version(
     # other constraints are worth asking about when their fields change.
     if changed_fields & UNIQUE_OR_CHECKED_FIELDS:
         model.validate_constraints(exclude={*untouched, *METRIC_FIELDS})
+    # Only the changed columns: the others are as the locked row has them.
+    update_fields = {*changed_fields, "updated_at"}
     if not new_version:
-        model.save()
+        model.save(update_fields=update_fields)
         return None
     model.latest_version += 1
-    model.save()
+    model.save(update_fields={*update_fields, "latest_version"})
     return ModelVersion.objects.create(
         model=model,
         version_number=model.latest_version,

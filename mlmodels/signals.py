@@ -37,8 +37,14 @@ def schedule_file_removal(sender, instance, **kwargs) -> None:
         transaction.on_commit(lambda: _delete_if_unreferenced(model_id, key), robust=True)
 
 
+# What the dashboard counts by; a save that leaves both alone (a new version) leaves its counts right.
+DASHBOARD_FIELDS = frozenset({"lifecycle", "framework"})
+
+
 @receiver(post_save, sender=MLModel)
 @receiver(post_delete, sender=MLModel)
-def forget_dashboard_counts(sender, **kwargs) -> None:
-    # The dashboard's cached counts are stale as soon as a model is added, moved or removed.
-    cache.delete(DASHBOARD_COUNTS_KEY)
+def forget_dashboard_counts(sender, update_fields=None, **kwargs) -> None:
+    # Stale once a model is added, moved or removed, and committed: forgetting them before the
+    # commit would let a page cache them again from the snapshot before the write.
+    if update_fields is None or DASHBOARD_FIELDS & set(update_fields):
+        transaction.on_commit(lambda: cache.delete(DASHBOARD_COUNTS_KEY), robust=True)

@@ -72,15 +72,27 @@ def test_dashboard_shows_counts_recent_models_and_events(owner, model, user):
     assert response.context["recent_events"][0].comment == "eval ok"
 
 
-def test_dashboard_counts_are_cached_and_forgotten_when_a_model_changes(owner, user):
+def test_dashboard_counts_are_cached_and_forgotten_when_a_model_change_commits(
+    owner, user, django_capture_on_commit_callbacks
+):
     owner.get("/")
     assert cache.get(DASHBOARD_COUNTS_KEY)["total"] == 0
 
-    MLModelFactory(owner=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        model = MLModelFactory(owner=user)
+        assert cache.get(DASHBOARD_COUNTS_KEY)["total"] == 0, "forgotten before the commit"
 
     assert cache.get(DASHBOARD_COUNTS_KEY) is None
     owner.get("/")
     assert cache.get(DASHBOARD_COUNTS_KEY)["total"] == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+    assert cache.get(DASHBOARD_COUNTS_KEY)["total"] == 1, "a new version changes no dashboard count"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.lifecycle_move(model=model, actor=user, to_stage="staging")
+    assert cache.get(DASHBOARD_COUNTS_KEY) is None
 
 
 def test_model_list_full_page_and_htmx_fragment(owner, model):
