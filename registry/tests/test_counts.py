@@ -4,9 +4,9 @@ The tests run in autocommit, as requests do (``transaction=True``): a count is c
 transaction is holding a write.
 """
 
-import pytest
 from unittest import mock
 
+import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -102,9 +102,9 @@ def test_a_transaction_that_wrote_counts_its_own_rows_and_caches_nothing(counts_
 def test_a_transaction_moves_the_generation_once_at_commit(counts_cached, user):
     generations = []
     original = counts._next_generation
-    with mock.patch.object(counts, "_next_generation", lambda: generations.append(original())):
-        with transaction.atomic():
-            model = MLModelFactory(owner=user)
-            services.version_record(model=model, actor=user, data={"accuracy": 0.5})
-            assert generations == []
+    spy = mock.patch.object(counts, "_next_generation", lambda: generations.append(original()))
+    with spy, transaction.atomic():
+        model = MLModelFactory(owner=user)
+        services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+        assert generations == []
     assert len(generations) == 1
