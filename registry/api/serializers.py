@@ -81,8 +81,10 @@ class CachedFieldsMixin:
     def represent_rows(cls, rows) -> list[dict]:
         """The output of ``many=True`` for what ``rows`` gave (rows, or instances)."""
         plan = cls._plan()
-        represent = plan.represent if plan.columns is None else plan.represent_row
-        return [represent(row) for row in rows]
+        if plan.columns is None:
+            return [plan.represent(row) for row in rows]
+        zone = _output_zone()
+        return [plan.represent_row(row, zone) for row in rows]
 
 
 # Output fields whose value is already its JSON representation when it is not None.
@@ -119,21 +121,19 @@ class _Plan:
         every_field_a_column = not self.others and all(source in columns for source in sources)
         self.columns = tuple(sources) if every_field_a_column else None
 
-    def _iso_datetimes(self, values: dict) -> None:
-        if self.datetimes:
-            zone = timezone.get_current_timezone() if settings.USE_TZ else None
-            for name in self.datetimes:
-                if values[name] is not None:
-                    values[name] = _iso_datetime(values[name], zone)
+    def _iso_datetimes(self, values: dict, zone) -> None:
+        for name in self.datetimes:
+            if values[name] is not None:
+                values[name] = _iso_datetime(values[name], zone)
 
-    def represent_row(self, row: tuple) -> dict:
+    def represent_row(self, row: tuple, zone) -> dict:
         values = dict(zip(self.names, row, strict=True))
-        self._iso_datetimes(values)
+        self._iso_datetimes(values, zone)
         return values
 
     def represent(self, instance) -> dict:
         values = dict(zip(self.plain_names, self.read_plain(instance), strict=True))
-        self._iso_datetimes(values)
+        self._iso_datetimes(values, _output_zone())
         for field in self.others:
             try:
                 attribute = field.get_attribute(instance)
@@ -151,9 +151,13 @@ def _is_iso_datetime(field) -> bool:
     )
 
 
+def _output_zone():
+    return timezone.get_current_timezone() if settings.USE_TZ else None
+
+
 def _iso_datetime(value, zone) -> str:
     """DRF's DateTimeField output (ISO 8601 in the current timezone, ``Z`` for UTC)."""
-    if zone is not None and timezone.is_aware(value):
+    if zone is not None and value.tzinfo is not zone and timezone.is_aware(value):
         value = value.astimezone(zone)
     text = value.isoformat()
     return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
