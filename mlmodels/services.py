@@ -12,13 +12,15 @@ so concurrent writers queue instead of colliding.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -238,16 +240,65 @@ def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_ver
 def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> MLModel:
     """Store the file, then record it as the next version.
 
-    The file is streamed to a staging key of its own before the row lock is taken (holding a lock
-    through a long upload would stall every other writer, and two uploads racing for one key could
-    overwrite each other on S3, which has no atomic create). Under the lock, once the version number
-    is certain, it moves to ``v{n}/`` inside the storage.
+    The file is stored before the row lock is taken: holding that lock through a long upload would
+    stall every other writer of the model. Where the uploads of a model can be queued (PostgreSQL's
+    advisory locks, ``_upload_turn``), the file goes straight to ``v{n}/`` for the number the next
+    version will most likely get. Otherwise, it goes to a staging key of its own (two uploads racing
+    for one key could overwrite each other on S3, which has no atomic create). Under the row lock,
+    once the version number is certain, a file that is not where that number says moves there
+    inside the storage: a staged one, or one whose number a metrics-only version took meanwhile.
+    A move costs a server-side copy on S3, as long as the upload itself for a large file.
     """
     _check_size(file)
     file_name = _file_name(file)
-    staged = artifact_store(
-        key=staging_key(owner_id=model.owner_id, model_id=model.pk, file_name=file_name), source=file
-    )
+    with _upload_turn(model.pk) as queued:
+        if queued:
+            next_number = MLModel.objects.filter(pk=model.pk).values_list("latest_version", flat=True).first()
+            key = artifact_key(
+                owner_id=model.owner_id, model_id=model.pk, version_number=(next_number or 0) + 1, file_name=file_name
+            )
+        else:
+            key = staging_key(owner_id=model.owner_id, model_id=model.pk, file_name=file_name)
+        staged = artifact_store(key=key, source=file)
+        return _record_stored_file(model=model, actor=actor, data=data, staged=staged, note=note, file_name=file_name)
+
+
+# The first key of PostgreSQL's two-key advisory locks taken for a model's uploads (the second is the
+# model's id): an arbitrary constant, so other users of advisory locks in the database do not collide.
+UPLOAD_LOCK_NAMESPACE = 0x6D6C7570  # "mlup"
+
+
+@contextmanager
+def _upload_turn(model_id: int) -> Iterator[bool]:
+    """Queue the uploads of one model behind each other; yields whether they are queued.
+
+    Only uploads write to ``v{n}/`` keys, so while one holds its turn no other writer can touch the
+    key it writes. A session-level advisory lock on PostgreSQL, released however the upload ends (or
+    with the connection, if the process dies), after its version has committed. So not inside a
+    caller's transaction (the admin's): the version would commit after the turn had passed to the
+    next upload, which would then aim at the same number. There, and on other databases, nothing is
+    queued and uploads are staged.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield False
+        return
+    keys = [UPLOAD_LOCK_NAMESPACE, model_id & 0x7FFFFFFF]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", keys)
+    try:
+        yield True
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
+        except DatabaseError:
+            # The lock lives as long as the session: end it rather than leave the model's uploads stuck.
+            connection.close()
+
+
+def _record_stored_file(
+    *, model: MLModel, actor, data: dict[str, Any], staged: StoredArtifact, note: str, file_name: str
+) -> MLModel:
     final_key = None
     try:
         with transaction.atomic():
@@ -260,7 +311,10 @@ def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[by
                 version_number=locked.latest_version + 1,
                 file_name=file_name,
             )
-            final_key = artifact_move(source_key=staged.key, target_key=target, size=staged.size)
+            if staged.key == target:
+                final_key = target
+            else:
+                final_key = artifact_move(source_key=staged.key, target_key=target, size=staged.size)
             _set_file(locked, StoredArtifact(key=final_key, size=staged.size, sha256=staged.sha256))
             _save_with_version(locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True)
     except BaseException:

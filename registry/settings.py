@@ -159,8 +159,10 @@ if USE_S3:
     from boto3.s3.transfer import TransferConfig as _TransferConfig
     from botocore.config import Config as _BotoConfig
 
+    # An upload holds a few 8 MiB parts in memory at once. With 4 parts waiting, a 1 GiB upload grew
+    # a worker by 75 MiB; with 2, by 33-55 MiB, at the same speed (bench/run.py --artifact-mib 1024).
     _UPLOAD_TRANSFER = _TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
-    _UPLOAD_TRANSFER.max_in_memory_upload_chunks = 4  # s3transfer's option; boto3's __init__ lacks it
+    _UPLOAD_TRANSFER.max_in_memory_upload_chunks = 2  # s3transfer's option; boto3's __init__ lacks it
 
     ARTIFACT_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -12,7 +12,7 @@ from django.db import connection, connections
 
 from mlmodels import services
 from mlmodels.models import ALLOWED_MOVES, LifecycleEvent, MLModel, ModelVersion
-from mlmodels.storage import artifact_keys, artifact_storage
+from mlmodels.storage import artifact_delete, artifact_keys, artifact_storage
 from mlmodels.tests.factories import MLModelFactory
 
 THREADS = 8
@@ -109,6 +109,10 @@ def test_concurrent_lifecycle_moves_are_serialized_and_the_audit_trail_agrees(us
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_uploads_create_distinct_versions_each_with_its_own_object(user):
     model = MLModelFactory(owner=user)
+    prefix = f"users/{user.pk}/models/{model.pk}"
+    # Ids restart after each test's flush; an earlier test may have left objects under this prefix.
+    for key in artifact_keys(prefix):
+        artifact_delete(key)
 
     def upload(number: int) -> None:
         data = io.BytesIO(f"weights of upload {number}".encode())
@@ -130,4 +134,4 @@ def test_concurrent_uploads_create_distinct_versions_each_with_its_own_object(us
         contents.add(content)
     assert len(contents) == 6
     # Nothing left behind in the staging area.
-    assert sorted(artifact_keys(f"users/{user.pk}/models/{model.pk}")) == sorted(v.file for v in versions)
+    assert sorted(artifact_keys(prefix)) == sorted(v.file for v in versions)
