@@ -288,7 +288,7 @@ class MLModelViewSet(
         if version is None:
             self.get_object()  # 404 naming the model when it is the model that is missing
             raise Http404("This model has no version with that number.")
-        self.check_object_permissions(request, version.model)
+        # Reading needs no object permission beyond the visibility the selector applied.
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(

@@ -48,9 +48,9 @@ def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:
 
 
 def version_get(*, user, model_id, number: int) -> ModelVersion | None:
-    """Version ``number`` of model ``model_id``, with its model, if the user may read that model;
-    None otherwise. One query: reading a version is the commonest call a deployment makes."""
-    versions = ModelVersion.objects.select_related("model").filter(model__in=model_list(user=user))
+    """Version ``number`` of model ``model_id``, if the user may read that model; None otherwise.
+    One query: reading a version is the commonest call a deployment makes."""
+    versions = ModelVersion.objects.filter(model__in=model_list(user=user))
     try:
         return versions.get(model_id=model_id, version_number=number)
     except ModelVersion.DoesNotExist:
