@@ -203,7 +203,8 @@ def model_update(
     if file is None:
         _apply(model=model, actor=actor, data=data, note=note, always_version=False)
         return model
-    return _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")
+    _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")
+    return model
 
 
 def version_record(*, model: MLModel, actor, data: dict[str, Any] | None = None, note: str = "") -> ModelVersion:
@@ -218,8 +219,7 @@ def version_record(*, model: MLModel, actor, data: dict[str, Any] | None = None,
 def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "") -> ModelVersion:
     """Stream ``file`` to storage and record it as the model's new version."""
     _ensure_can_change(model, actor)
-    updated = _apply_with_file(model=model, actor=actor, data={}, file=file, note=note or "New artifact file")
-    return updated.versions.get(version_number=updated.latest_version)
+    return _apply_with_file(model=model, actor=actor, data={}, file=file, note=note or "New artifact file")
 
 
 def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> ModelVersion | None:
@@ -237,8 +237,8 @@ def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_ver
     return version
 
 
-def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> MLModel:
-    """Store the file, then record it as the next version.
+def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> ModelVersion:
+    """Store the file, then record it as the next version (returned).
 
     The file is stored before the row lock is taken: holding that lock through a long upload would
     stall every other writer of the model. Where the uploads of a model can be queued (PostgreSQL's
@@ -298,7 +298,7 @@ def _upload_turn(model_id: int) -> Iterator[bool]:
 
 def _record_stored_file(
     *, model: MLModel, actor, data: dict[str, Any], staged: StoredArtifact, note: str, file_name: str
-) -> MLModel:
+) -> ModelVersion:
     final_key = None
     try:
         with transaction.atomic():
@@ -316,12 +316,14 @@ def _record_stored_file(
             else:
                 final_key = artifact_move(source_key=staged.key, target_key=target, size=staged.size)
             _set_file(locked, StoredArtifact(key=final_key, size=staged.size, sha256=staged.sha256))
-            _save_with_version(locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True)
+            version = _save_with_version(
+                locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True
+            )
     except BaseException:
         artifact_delete_quietly(final_key or staged.key)
         raise
     _refresh_from(model, locked)
-    return model
+    return version
 
 
 def _with_changes(model: MLModel, data: dict[str, Any]) -> MLModel:

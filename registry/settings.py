@@ -159,8 +159,10 @@ if USE_S3:
     from boto3.s3.transfer import TransferConfig as _TransferConfig
     from botocore.config import Config as _BotoConfig
 
-    # An upload holds a few 8 MiB parts in memory at once. With 4 parts waiting, a 1 GiB upload grew
-    # a worker by 75 MiB; with 2, by 33-55 MiB, at the same speed (bench/run.py --artifact-mib 1024).
+    # Uploads are read once, forward only (they are hashed on the way), so the transfer manager holds
+    # each 8 MiB part in memory until it is sent. A 1 GiB upload grew a worker by 177 MB with boto3's
+    # defaults, by 75 MiB with 4 parts waiting, and by 33-55 MiB with 2, at the same speed
+    # (bench/run.py --artifact-mib 1024).
     _UPLOAD_TRANSFER = _TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
     _UPLOAD_TRANSFER.max_in_memory_upload_chunks = 2  # s3transfer's option; boto3's __init__ lacks it
 
@@ -185,10 +187,6 @@ if USE_S3:
                 read_timeout=60,
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
-            # Uploads are read once, forward only (they are hashed on the way): the transfer manager
-            # then holds each part in memory. 8 MiB parts, at most four in memory and four sending,
-            # bound a worker's upload memory to ~64 MB whatever the file's size (it grew by 177 MB
-            # on a 1 GiB upload with boto3's defaults).
             "transfer_config": _UPLOAD_TRANSFER,
         },
     }
