@@ -10,6 +10,7 @@ from experiments.filters import ExperimentFilterSet
 from experiments.models import Experiment
 from registry.api.permissions import IsOwnerOrSuperuserToChange
 from registry.api.serializers import JSONObjectField, StrictSerializer
+from registry.validators import MAX_TEXT_LENGTH
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -39,7 +40,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
 class ExperimentWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH)
     parameters = JSONObjectField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
 

@@ -2,8 +2,10 @@ from django.conf import settings
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
+from registry.fields import JSONDocumentField
 from registry.validators import (
     FieldedConstraintsMixin,
+    free_text_validators,
     validate_json_object,
     validate_printable_name,
     validate_string_list,
@@ -35,9 +37,9 @@ class Experiment(FieldedConstraintsMixin, models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=200, validators=[validate_printable_name])
-    description = models.TextField(blank=True)
-    parameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
-    tags = models.JSONField(default=list, blank=True, validators=[validate_string_list])
+    description = models.TextField(blank=True, validators=free_text_validators)
+    parameters = JSONDocumentField(default=dict, blank=True, validators=[validate_json_object])
+    tags = JSONDocumentField(default=list, blank=True, validators=[validate_string_list])
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

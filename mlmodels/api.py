@@ -16,7 +16,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
@@ -33,6 +33,7 @@ from mlmodels.storage import (
 )
 from registry.api.permissions import IsOwnerOrSuperuserToChange
 from registry.api.serializers import CachedFieldsMixin, ErrorSerializer, JSONObjectField, StrictSerializer
+from registry.validators import MAX_DATABASE_ID, MAX_TEXT_LENGTH
 
 # --- serializers --------------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ class MLModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
 
 class MLModelWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH)
     framework = serializers.ChoiceField(choices=MLModel._meta.get_field("framework").choices, required=False)
     task_type = serializers.ChoiceField(choices=MLModel._meta.get_field("task_type").choices, required=False)
     experiment_id = serializers.PrimaryKeyRelatedField(
@@ -90,7 +91,7 @@ class MLModelWriteSerializer(StrictSerializer):
 
 class LifecycleMoveSerializer(StrictSerializer):
     lifecycle = serializers.ChoiceField(choices=Stage.choices)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
 class ModelVersionSerializer(CachedFieldsMixin, serializers.ModelSerializer):
@@ -128,11 +129,11 @@ class VersionCreateSerializer(StrictSerializer):
     experiment_id = serializers.PrimaryKeyRelatedField(
         source="experiment", queryset=Experiment.objects.all(), allow_null=True, required=False
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
 class RollbackSerializer(StrictSerializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
 class LifecycleEventSerializer(CachedFieldsMixin, serializers.ModelSerializer):
@@ -362,8 +363,8 @@ def _file_response(key: str, *, size: int | None) -> FileResponse:
 
 class UploadSerializer(StrictSerializer):
     file = serializers.FileField(allow_empty_file=True)
-    model_id = serializers.IntegerField(min_value=1)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    model_id = serializers.IntegerField(min_value=1, max_value=MAX_DATABASE_ID)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
 class UploadResultSerializer(serializers.Serializer):
@@ -396,7 +397,8 @@ def _artifact(path: str, *, user=None) -> selectors.ArtifactRecord:
 class FileUploadView(GenericAPIView):
     """Upload an artifact for a model; it becomes the model's new version."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    # Multipart only: a file needs it, and the schema (below) advertises nothing else.
+    parser_classes = [MultiPartParser]
     serializer_class = UploadSerializer
 
     @extend_schema(

@@ -3,7 +3,7 @@
 import django_filters
 
 from mlmodels.models import Framework, MLModel, Stage, TaskType
-from registry.filters import FilterSet, filter_by_owner, filter_by_words
+from registry.filters import FilterSet, IdFilter, filter_by_owner, filter_by_words
 
 ORDERING_FIELDS = ("name", "created_at", "updated_at", "accuracy", "precision", "recall", "f1_score")
 
@@ -28,7 +28,7 @@ class MLModelFilterSet(FilterSet):
     task_type = ChoiceInFilter(choices=TaskType.choices, help_text="One or more, comma-separated.")
     lifecycle = ChoiceInFilter(choices=Stage.choices, help_text="One or more, comma-separated.")
     owner = django_filters.CharFilter(method=filter_by_owner, help_text="Owner's id or username.")
-    experiment = django_filters.NumberFilter(field_name="experiment_id", help_text="Experiment id.")
+    experiment = IdFilter(field_name="experiment_id", help_text="Experiment id.")
     search = django_filters.CharFilter(method=filter_by_words, help_text="Words in the name or description.")
     min_accuracy = django_filters.NumberFilter(field_name="accuracy", lookup_expr="gte")
     max_accuracy = django_filters.NumberFilter(field_name="accuracy", lookup_expr="lte")

@@ -3,6 +3,7 @@ from django import forms
 from experiments.models import Experiment
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, TaskType
 from registry.forms import JSONObjectFormField
+from registry.validators import MAX_TEXT_LENGTH
 
 
 def _metric_field(**options) -> forms.FloatField:
@@ -13,7 +14,9 @@ def _metric_field(**options) -> forms.FloatField:
 
 class MLModelForm(forms.Form):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    description = forms.CharField(
+        required=False, max_length=MAX_TEXT_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
     framework = forms.ChoiceField(choices=Framework.choices, initial=Framework.OTHER)
     task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.OTHER)
     experiment = forms.ModelChoiceField(queryset=Experiment.objects.order_by("name"), required=False)
@@ -46,9 +49,9 @@ class MLModelForm(forms.Form):
 
 class LifecycleForm(forms.Form):
     lifecycle = forms.CharField()
-    comment = forms.CharField(required=False, max_length=2000)
+    comment = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH)
 
 
 class UploadForm(forms.Form):
     file = forms.FileField()
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH)

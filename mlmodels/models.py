@@ -3,7 +3,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from registry.validators import FieldedConstraintsMixin, validate_json_object, validate_printable_name
+from registry.fields import JSONDocumentField
+from registry.validators import (
+    FieldedConstraintsMixin,
+    free_text_validators,
+    validate_json_object,
+    validate_printable_name,
+)
 
 METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score")
 
@@ -104,7 +110,7 @@ class MLModel(FieldedConstraintsMixin, models.Model):
         "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
     )
     name = models.CharField(max_length=200, validators=[validate_printable_name])
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=free_text_validators)
     framework = models.CharField(max_length=20, choices=Framework.choices, default=Framework.OTHER)
     task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.OTHER)
     lifecycle = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT)
@@ -112,7 +118,7 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     precision = _metric_field("precision")
     recall = _metric_field("recall")
     f1_score = _metric_field("F1 score")
-    hyperparameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    hyperparameters = JSONDocumentField(default=dict, blank=True, validators=[validate_json_object])
     # NULL, not "", is "no file": the API contract shows file_path as null.
     file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -166,7 +172,7 @@ class ModelVersion(models.Model):
     precision = _metric_field("precision")
     recall = _metric_field("recall")
     f1_score = _metric_field("F1 score")
-    hyperparameters = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    hyperparameters = JSONDocumentField(default=dict, blank=True, validators=[validate_json_object])
     # NULL, not "", is "no file": the API contract shows file_path as null.
     file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -177,7 +183,7 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, validators=free_text_validators)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -203,7 +209,7 @@ class LifecycleEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, validators=free_text_validators)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -37,7 +37,7 @@ from mlmodels.storage import (
     staging_key,
 )
 from registry.integrity import integrity_as_validation
-from registry.validators import normalize_name
+from registry.validators import check_free_text, normalize_name
 
 # A change to any of these records a new version; the rest is descriptive metadata.
 VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
@@ -54,6 +54,16 @@ SNAPSHOT_ATTNAMES = tuple(MLModel._meta.get_field(field).attname for field in SN
 def _ensure_can_change(model: MLModel, actor) -> None:
     if not model.can_change(actor):
         raise PermissionDenied("Only the model's owner or a superuser can change this model.")
+
+
+def _ensure_can_link(experiment, actor, *, linked_id: int | None = None) -> None:
+    """A model may only name an experiment its actor may change: linking one adds the model to
+    that experiment's list of models, which is its owner's to say. The link it already has
+    (``linked_id``) may stay."""
+    if experiment is not None and experiment.pk != linked_id and not experiment.can_change(actor):
+        raise ValidationError(
+            {"experiment": "You can only link a model to an experiment you own."}, code="experiment_not_yours"
+        )
 
 
 def _check_fields(data: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -153,6 +163,8 @@ def model_create(
     actor = actor or owner
     if not (actor.is_superuser or actor.pk == owner.pk):
         raise PermissionDenied("Only a superuser can create a model for another user.")
+    check_free_text(note=note)
+    _ensure_can_link(experiment, actor)
     model = MLModel(
         owner=owner,
         name=normalize_name(name),
@@ -198,6 +210,9 @@ def model_update(
     data = dict(data or {})
     _ensure_can_change(model, actor)
     _check_fields(data, EDITABLE_FIELDS)
+    check_free_text(note=note)
+    if "experiment" in data:
+        _ensure_can_link(data["experiment"], actor, linked_id=model.experiment_id)
     if "name" in data:
         data["name"] = normalize_name(data["name"])
     if file is None:
@@ -213,12 +228,16 @@ def version_record(*, model: MLModel, actor, data: dict[str, Any] | None = None,
     data = dict(data or {})
     _ensure_can_change(model, actor)
     _check_fields(data, frozenset({*METRIC_FIELDS, "hyperparameters", "experiment"}))
+    check_free_text(note=note)
+    if "experiment" in data:
+        _ensure_can_link(data["experiment"], actor, linked_id=model.experiment_id)
     return _apply(model=model, actor=actor, data=data, note=note, always_version=True)
 
 
 def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "") -> ModelVersion:
     """Stream ``file`` to storage and record it as the model's new version."""
     _ensure_can_change(model, actor)
+    check_free_text(note=note)
     return _apply_with_file(model=model, actor=actor, data={}, file=file, note=note or "New artifact file")
 
 
@@ -343,6 +362,7 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
     """Record a new version equal to ``version`` and make it the model's current state."""
     model = version.model
     _ensure_can_change(model, actor)
+    check_free_text(note=note)
     with transaction.atomic():
         locked = _lock(model)
         if locked.lifecycle == Stage.PRODUCTION and not version.file:
@@ -372,6 +392,7 @@ def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -
     concurrent moves cannot both pass the check; production needs an artifact file.
     """
     _ensure_can_change(model, actor)
+    check_free_text(comment=comment)
     if to_stage not in Stage.values:
         raise ValidationError(
             {"lifecycle": f"Unknown stage {to_stage!r}; stages are: {', '.join(Stage.values)}."}, code="invalid_choice"

@@ -3,7 +3,10 @@
 import copy
 
 import django_filters
+from django import forms
 from django.db.models import Q
+
+from registry.validators import MAX_DATABASE_ID
 
 
 class _CopiedShallow(dict):
@@ -48,10 +51,21 @@ class FilterSet(django_filters.FilterSet):
         return form_class
 
 
+class IdFilter(django_filters.Filter):
+    """A row id: a whole number a database column can hold (a larger one is a 400, not an overflow)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_DATABASE_ID)
+        super().__init__(*args, **kwargs)
+
+
 def filter_by_owner(queryset, name, value):
-    """``owner=<id>`` or ``owner=<username>``."""
+    """``owner=<id>`` or ``owner=<username>`` (digits too large for an id can only be a username)."""
     value = value.strip()
-    if value.isdigit():
+    if value.isdigit() and int(value) <= MAX_DATABASE_ID:
         return queryset.filter(owner_id=int(value))
     return queryset.filter(owner__username=value)
 

@@ -1,37 +1,122 @@
 import json
+import re
 import unicodedata
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxLengthValidator
+
+MAX_JSON_DEPTH = 20
+MAX_JSON_BYTES = 64 * 1024
+# Free text (descriptions, notes, comments): room for a model card, not a way to bloat every list.
+MAX_TEXT_LENGTH = 10_000
+# Request bodies nested deeper than this are refused before they are parsed: Python's JSON parser
+# recurses once per level and fails at about a thousand. Below it, a too-deep document is refused by
+# its field's validator, which names the field.
+MAX_BODY_JSON_DEPTH = 100
+# The largest id a database column holds (a signed 64-bit integer).
+MAX_DATABASE_ID = 2**63 - 1
+
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def _contains_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate of ``text``, if any. Decoded JSON holds one only when its escapes
+    were unpaired (``"\\ud800"``): a paired escape decodes to one character."""
+    match = LONE_SURROGATE.search(text)
+    return match.group() if match else None
 
 
-def validate_no_nul(value: object) -> None:
-    """PostgreSQL's jsonb cannot store U+0000 anywhere in a document: refuse it as bad input."""
-    if _contains_nul(value):
-        raise ValidationError("Must not contain NUL characters (\\u0000).", code="null_characters_not_allowed")
+def _not_unicode(char: str) -> ValidationError:
+    return ValidationError(
+        f"Contains text that is not valid Unicode (a lone surrogate, U+{ord(char):04X}).", code="invalid_unicode"
+    )
+
+
+def validate_unicode_text(value: object) -> None:
+    """Text must be encodable: a lone surrogate cannot be stored, sent as UTF-8 or shown on a page."""
+    if isinstance(value, str) and (char := lone_surrogate(value)):
+        raise _not_unicode(char)
+
+
+free_text_validators = [validate_unicode_text, MaxLengthValidator(MAX_TEXT_LENGTH)]
+
+
+def check_free_text(**fields: str) -> None:
+    """Run the free-text validators on values written without a model's ``full_clean`` (notes and
+    comments), raising one ValidationError keyed by field."""
+    errors = {}
+    for name, value in fields.items():
+        for validator in free_text_validators:
+            try:
+                validator(value)
+            except ValidationError as error:
+                errors.setdefault(name, []).extend(error.messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _strings(value: object):
+    """Every string of a JSON document, keys included, with no recursion (a document may be nested
+    far deeper than Python's stack); refuses one nested more than MAX_JSON_DEPTH levels."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.", code="too_deep")
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str):
+                    yield key
+                stack.append((child, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def validate_json_document(value: object) -> None:
+    """What every stored JSON document must be: at most MAX_JSON_DEPTH levels deep, valid Unicode
+    text in every key and value, no NUL (PostgreSQL's jsonb cannot store U+0000), and at most
+    MAX_JSON_BYTES once encoded. Hyperparameters and parameters describe a run; megabytes or a
+    hundred levels of nesting are an attack or a mistake, and would be served on every read."""
+    for text in _strings(value):
+        if char := lone_surrogate(text):
+            raise _not_unicode(char)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters (\\u0000).", code="null_characters_not_allowed")
+    if len(json.dumps(value, ensure_ascii=False, default=str).encode()) > MAX_JSON_BYTES:
+        raise ValidationError(f"Larger than {MAX_JSON_BYTES // 1024} KB once encoded.", code="too_large")
 
 
 def validate_json_object(value: object) -> None:
     if not isinstance(value, dict):
         raise ValidationError("Must be a JSON object (a mapping of names to values).", code="not_object")
-    validate_no_nul(value)
-    validate_json_size(value)
+    validate_json_document(value)
 
 
 def validate_string_list(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Must be a JSON list of strings.", code="not_string_list")
-    validate_no_nul(value)
-    validate_json_size(value)
+    validate_json_document(value)
+
+
+# The parts of JSON text that can open a level, once strings (which may hold brackets) are removed.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_text_depth(text: str) -> int:
+    """How deeply JSON ``text`` nests its arrays and objects, found without parsing it."""
+    if text.count("[") + text.count("{") <= 1:
+        return int("[" in text or "{" in text)
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 class FieldedConstraintsMixin:
@@ -57,27 +142,6 @@ class FieldedConstraintsMixin:
             if not errors.get(NON_FIELD_ERRORS):
                 errors.pop(NON_FIELD_ERRORS, None)
             raise ValidationError(errors) from None
-
-
-MAX_JSON_DEPTH = 20
-MAX_JSON_BYTES = 64 * 1024
-
-
-def _depth(value: object, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max((_depth(item, level + 1) for item in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(item, level + 1) for item in value), default=level)
-    return level
-
-
-def validate_json_size(value: object) -> None:
-    """Hyperparameters and parameters describe a run; megabytes or a hundred levels of nesting
-    are an attack or a mistake, and would be stored and served on every read."""
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.", code="too_deep")
-    if len(json.dumps(value, default=str)) > MAX_JSON_BYTES:
-        raise ValidationError(f"Larger than {MAX_JSON_BYTES // 1024} KB once encoded.", code="too_large")
 
 
 def normalize_name(name: str) -> str:

@@ -136,6 +136,65 @@ def test_every_api_route_is_in_the_schema(served_schema):
         assert path in documented
 
 
+# --- request content types ------------------------------------------------------------------------
+
+UPLOAD_OPERATION = ("POST", "/api/v1/files/upload/")
+
+
+def test_json_operations_take_only_json_and_the_upload_only_multipart(served_schema):
+    # Advertising form and multipart bodies too made generated clients unusable (openapi-python-client
+    # emitted code that failed at import); the API parses JSON, and multipart for the upload alone.
+    bodies = {
+        (method, path): sorted(operation["requestBody"]["content"])
+        for method, path, operation in operations(served_schema)
+        if "requestBody" in operation
+    }
+
+    assert bodies.pop(UPLOAD_OPERATION, None) == ["multipart/form-data"]
+    assert len(bodies) >= 13, sorted(bodies)
+    not_json = {operation: types for operation, types in bodies.items() if types != ["application/json"]}
+    assert not not_json, not_json
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("name=form-posted", "application/x-www-form-urlencoded"),
+        (
+            '--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nform-posted\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+    ids=["urlencoded", "multipart"],
+)
+def test_a_json_operation_answers_a_form_body_with_a_json_415(client_for, user, body, content_type):
+    response = client_for(user).generic("POST", "/api/v1/models/", body, content_type=content_type)
+
+    assert response.status_code == 415, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"detail": f'Unsupported media type "{content_type}" in request.'}
+
+
+def test_the_upload_answers_a_json_body_with_a_json_415(client_for, user):
+    response = client_for(user).post("/api/v1/files/upload", {"model_id": 1}, format="json")
+
+    assert response.status_code == 415, response.content
+    assert response.json() == {"detail": 'Unsupported media type "application/json" in request.'}
+
+
+def test_browsable_api_still_offers_a_json_form_to_a_session_user(client, user):
+    client.force_login(user)
+
+    response = client.get("/api/v1/models/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    media_types = re.search(r'<select[^>]*name="_content_type"[^>]*>(.*?)</select>', html, re.DOTALL)
+    assert media_types, "no raw data form on the browsable API page"
+    assert re.findall(r'<option value="([^"]+)"', media_types.group(1)) == ["application/json"]
+
+
 # --- Swagger UI ---------------------------------------------------------------------------------
 
 

@@ -1,0 +1,41 @@
+"""Model fields the apps share."""
+
+import json
+import re
+
+from django.db import models
+
+from registry.forms import JSONDocumentFormField
+from registry.validators import LONE_SURROGATE
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class SurrogateReplacingDecoder(json.JSONDecoder):
+    """Reads stored JSON with any lone surrogate replaced by U+FFFD.
+
+    The validators refuse lone surrogates on every write path, but a document stored before they did
+    (or by a script) must not make every list, page and export that shows it fail to encode as UTF-8.
+    Only escaped surrogates can decode to one, so a document without ``\\ud…`` escapes costs one scan.
+    """
+
+    def decode(self, s, *args, **kwargs):
+        value = super().decode(s, *args, **kwargs)
+        if _ESCAPED_SURROGATE.search(s):
+            text = json.dumps(value, ensure_ascii=False)
+            if LONE_SURROGATE.search(text):
+                value = super().decode(LONE_SURROGATE.sub("\ufffd", text))
+        return value
+
+
+class JSONDocumentField(models.JSONField):
+    """A JSON column read with SurrogateReplacingDecoder, edited in forms (pages, admin) through a
+    form field that refuses hostile nesting before parsing it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("decoder", SurrogateReplacingDecoder)
+        super().__init__(*args, **kwargs)
+
+    def formfield(self, **kwargs):
+        # Not the replacing decoder: what a person submits is refused, not silently repaired.
+        return super().formfield(**{"form_class": JSONDocumentFormField, "decoder": None, **kwargs})
