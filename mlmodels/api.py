@@ -26,6 +26,7 @@ from mlmodels.filters import MLModelFilterSet
 from mlmodels.models import METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import parse_artifact_path
 from mlmodels.storage import (
+    ARTIFACT_CONTENT_TYPE,
     artifact_open_stream,
     artifact_presigned_url,
     key_from_download_token,
@@ -351,8 +352,14 @@ def _id_or_404(pk: str) -> int:
 
 
 def _file_response(key: str, *, size: int | None) -> FileResponse:
+    """An artifact as bytes to save. Whatever its name, never a page or a script of this origin: an
+    uploaded ``evil.js`` was served as text/javascript, which the CSP's ``script-src 'self'`` trusts."""
     name = key.rsplit("/", 1)[-1]
-    response = FileResponse(artifact_open_stream(key), as_attachment=True, filename=name)
+    response = FileResponse(
+        artifact_open_stream(key), as_attachment=True, filename=name, content_type=ARTIFACT_CONTENT_TYPE
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     if size is not None:
         response["Content-Length"] = str(size)
     return response

@@ -197,15 +197,24 @@ def artifact_open_stream(key: str) -> IO[bytes]:
         return storage.open(key, "rb")
 
 
+# What every artifact download says it is, whatever the file's name: bytes to save, not something a
+# browser renders or runs (see mlmodels.api._file_response).
+ARTIFACT_CONTENT_TYPE = "application/octet-stream"
+
+
 def artifact_presigned_url(key: str, *, expires_in: int) -> str | None:
-    """An S3 presigned GET URL that downloads the object as an attachment; None for local files."""
+    """An S3 presigned GET URL that downloads the object as an attachment of opaque bytes; None for
+    local files."""
     storage = artifact_storage()
     if getattr(storage, "bucket", None) is None:
         return None
     file_name = key.rsplit("/", 1)[-1]
     return storage.url(
         key,
-        parameters={"ResponseContentDisposition": f'attachment; filename="{file_name}"'},
+        parameters={
+            "ResponseContentDisposition": f'attachment; filename="{file_name}"',
+            "ResponseContentType": ARTIFACT_CONTENT_TYPE,
+        },
         expire=expires_in,
     )
 

@@ -2,6 +2,10 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse, UnreadablePostError
+from django.urls import Resolver404, resolve
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import APIException
+from rest_framework.settings import api_settings
 
 logger = logging.getLogger(__name__)
 
@@ -12,8 +16,11 @@ MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 class RequestSizeLimitMiddleware:
     """Refuse an oversized request with 413 from its Content-Length, before anything reads the body.
 
-    Multipart requests may carry an artifact up to MAX_UPLOAD_BYTES; any other body is held to
-    Django's DATA_UPLOAD_MAX_MEMORY_SIZE, since parsers read such bodies into memory.
+    Every body is held to DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB), whatever its content type, except a
+    signed-in user's multipart body to one of the upload routes (settings.LARGE_UPLOAD_URL_NAMES),
+    which may carry an artifact of up to MAX_UPLOAD_BYTES. Anonymous clients (login, register) cannot
+    make a worker read and spool megabytes. Placed after the authentication middleware: the session
+    user is known there, and a bearer token is checked only for a large upload.
     """
 
     def __init__(self, get_response):
@@ -24,17 +31,46 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        content_type = request.META.get("CONTENT_TYPE", "")
-        if content_type.startswith("multipart/form-data"):
-            limit = settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is None or length <= limit:
+            return self.get_response(request)
+        upload_limit = settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+        upload = _is_upload(request)
+        if upload and length <= upload_limit:
+            if _signed_in(request):
+                return self.get_response(request)
+            message = f"Request body too large: {length} bytes; sign in to upload more than {limit} bytes."
         else:
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and length > limit:
-            message = f"Request body too large: {length} bytes; the limit is {limit} bytes."
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=413)
-            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
-        return self.get_response(request)
+            message = f"Request body too large: {length} bytes; the limit is {upload_limit if upload else limit} bytes."
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=413)
+        return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+def _is_upload(request) -> bool:
+    if not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+        return False
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return match.view_name in settings.LARGE_UPLOAD_URL_NAMES
+
+
+def _signed_in(request) -> bool:
+    """Whether the request carries the session of an active user or credentials one of the API's
+    other authentication classes accepts (a bearer token)."""
+    if request.user.is_authenticated:
+        return True
+    for authentication in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        if issubclass(authentication, SessionAuthentication):
+            continue  # reads the session user through DRF's request: the check above
+        try:
+            if authentication().authenticate(request) is not None:
+                return True
+        except APIException:
+            return False
+    return False
 
 
 class InterruptedUploadMiddleware:

@@ -51,7 +51,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "registry.middleware.InterruptedUploadMiddleware",
-    "registry.middleware.RequestSizeLimitMiddleware",
     "registry.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -60,6 +59,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication (it lets only signed-in users' uploads be large), and before any view or
+    # the CSRF check reads the body.
+    "registry.middleware.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -217,6 +219,13 @@ WHITENOISE_AUTOREFRESH = DEBUG
 FILE_UPLOAD_HANDLERS = ["registry.uploads.LargeChunkTemporaryFileUploadHandler"]
 
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
+# Every other request body (JSON, forms, the other fields of an upload) is read into memory: 1 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# The routes (URL names) that take artifact files, up to MAX_UPLOAD_BYTES, from signed-in users only;
+# everywhere else a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused before it is read.
+LARGE_UPLOAD_URL_NAMES = frozenset(
+    {"api:files-upload", "model-upload", "admin:mlmodels_mlmodel_add", "admin:mlmodels_mlmodel_change"}
+)
 
 # --- Accounts -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -309,6 +318,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Under /api/ a CSRF failure is JSON too (every answer there is).
+CSRF_FAILURE_VIEW = "registry.api.errors.csrf_failure"
 if not DEBUG:
     # Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=1 so Django trusts its header.
     if env_bool("SECURE_PROXY_SSL_HEADER", False):

@@ -2,7 +2,8 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -51,6 +52,14 @@ page_not_found = _api_json(404, "Not found.", defaults.page_not_found)
 server_error = _api_json(500, "Internal server error.", defaults.server_error)
 
 
+@csrf_exempt  # it serves nothing to protect; a POST to an unknown path is a 404, not a CSRF failure
 def api_not_found(request, *args, **kwargs):
-    """Catch-all under /api/: an unknown API route is a JSON 404, also when DEBUG is on."""
+    """Catch-all under /api/: an unknown API route is a JSON 404 whatever the method, also when DEBUG is on."""
     return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def csrf_failure(request, reason=""):
+    """Django's CSRF failure page, in JSON under /api/ (settings.CSRF_FAILURE_VIEW)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"CSRF check failed: {reason}"}, status=403)
+    return csrf.csrf_failure(request, reason=reason)

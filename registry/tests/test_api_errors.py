@@ -12,10 +12,12 @@ import pytest
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, RequestFactory
 
 from experiments.tests.factories import ExperimentFactory
 from mlmodels import selectors, services
 from mlmodels.tests.factories import MLModelFactory
+from registry.api.errors import csrf_failure
 from registry.api.throttles import AuthRateThrottle
 from registry.middleware import MULTIPART_OVERHEAD_BYTES
 
@@ -87,6 +89,31 @@ def test_unknown_api_route_is_a_json_404(settings, owner_client, url, debug):
 
 def test_unknown_api_route_is_a_json_404_for_anonymous_clients_too(api_client):
     assert_detail(api_client.post("/api/v1/no-such-route/", {}), 404)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize("url", ["/api/v1/no-such-route/", "/api/nothing", "/api/v1/models/1/nope/"])
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_unknown_api_paths_are_json_for_every_method_with_csrf_enforced(user, method, url, signed_in):
+    # A browser-like client (CSRF enforced, as for real browsers): an unsafe method once answered
+    # Django's HTML CSRF failure page, because the JSON catch-all sat behind the CSRF check.
+    browser = Client(enforce_csrf_checks=True)
+    if signed_in:
+        browser.force_login(user)
+
+    response = browser.generic(method, url, "{}", content_type="application/json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_csrf_failure_under_api_is_json(settings):
+    response = csrf_failure(RequestFactory().post("/api/v1/models/"), reason="CSRF cookie not set.")
+
+    assert response.status_code == 403
+    assert json.loads(response.content) == {"detail": "CSRF check failed: CSRF cookie not set."}
+    assert settings.CSRF_FAILURE_VIEW == "registry.api.errors.csrf_failure"
 
 
 @pytest.mark.parametrize("url", ["/api/v1/models/999999/", "/api/v1/models/not-a-number/", "/api/v1/experiments/0/"])
