@@ -1,6 +1,7 @@
 # The registry's web image: gunicorn serving registry.wsgi, static files collected at build time and
 # served by whitenoise. Configuration comes from the environment at run time (see README.md); nothing
-# secret is baked into the image.
+# secret is baked into the image. It is meant to run behind a buffering reverse proxy (nginx in
+# docker-compose.yml), never facing clients itself: see the CMD.
 FROM python:3.11-slim
 
 # Read by the Python interpreter itself: no .pyc files in the image, logs unbuffered to stdout.
@@ -40,7 +41,10 @@ ENTRYPOINT ["/app/docker/entrypoint.sh"]
 # --no-control-socket: gunicorn's control socket (for gunicornc) would go under $HOME, which the
 # unprivileged user cannot write to; nothing in the container uses it.
 # --timeout 300: a sync worker streams a whole artifact upload to S3 inside one request; at the
-# default 30 s a 1 GiB upload was killed half-way. (A buffering proxy in front keeps slow clients
-# from holding a worker that long.)
+# default 30 s a 1 GiB upload was killed half-way.
+# Sync workers serve one connection each, for as long as the client takes: facing clients directly,
+# two that announced a body and sent 6 bytes of it held both workers for those 300 s and /health went
+# silent. docker-compose.yml therefore publishes only nginx (docker/nginx.conf), which reads every
+# request in full before a worker sees it and drops clients that stall; run the image the same way.
 CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", \
      "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "--timeout", "300"]

@@ -1,6 +1,7 @@
 import importlib.util
 import os
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +20,8 @@ SERVICE_PRESENT = {
     "postgres": lambda: connection.vendor == "postgresql",
     "redis": lambda: bool(django_settings.REDIS_URL),
     "s3": lambda: django_settings.USE_S3,
+    # A system binary the tests start themselves; Debian puts it in /usr/sbin, off a non-root PATH.
+    "nginx": lambda: shutil.which("nginx") is not None or os.access("/usr/sbin/nginx", os.X_OK),
 }
 
 

@@ -5,7 +5,8 @@
 # (moto_server comes from requirements-ci.txt: `.venv/bin/python -m pip install -r requirements-ci.txt`):
 #
 #   source .ci/services.sh
-#   services_install      # apt-get install postgresql / redis-server if missing (needs root or sudo)
+#   services_install      # apt-get install postgresql / redis-server / nginx if missing (needs root or sudo);
+#                         # nginx is not started here: the tests marked `nginx` run their own
 #   services_start        # starts all three, creates the bucket, exports DATABASE_URL, REDIS_URL, AWS_*
 #   REQUIRE_SERVICES=1 make test
 #   services_stop         # stops what services_start started, removes its temp dir, unsets the env
@@ -102,14 +103,17 @@ _svc_apt_install() {
     _svc_apt install -y -q "$@"
 }
 
-# Install PostgreSQL 15 and Redis from Debian when missing (apt-get update only if something is).
+# Install PostgreSQL 15, Redis and nginx from Debian when missing (apt-get update only if something
+# is). nginx is for the tests marked `nginx` (test_slow_clients.py), which start it themselves in
+# front of gunicorn; Debian puts it in /usr/sbin, which a non-root PATH may lack.
 services_install() {
     local missing=()
     [[ -x $SERVICES_PGBIN/pg_ctl && -x $SERVICES_PGBIN/initdb ]] || missing+=(postgresql)
     { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
+    { [[ -x /usr/sbin/nginx ]] || command -v nginx; } >/dev/null 2>&1 || missing+=(nginx)
     command -v make >/dev/null 2>&1 || missing+=(make)
     if ((${#missing[@]} == 0)); then
-        _svc_say "system packages present (PostgreSQL 15, Redis, make)"
+        _svc_say "system packages present (PostgreSQL 15, Redis, nginx, make)"
         return 0
     fi
     _svc_say "installing: ${missing[*]}"

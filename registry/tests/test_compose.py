@@ -3,7 +3,8 @@
 There is no Docker engine where these tests run, so they check what can be checked without one: the
 compose file against the compose specification, the wiring between the services, that the settings
 load with exactly the environment compose gives the web service (and read every variable it sets),
-and what the image does at build time and at start.
+what the image does at build time and at start, and what nginx's configuration promises (that nginx
+really keeps slow clients off gunicorn with it is test_slow_clients.py's part, on loopback).
 """
 
 import json
@@ -24,9 +25,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 ENTRYPOINT = PROJECT_ROOT / "docker" / "entrypoint.sh"
+NGINX_CONF = PROJECT_ROOT / "docker" / "nginx.conf"
 DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
 
-LONG_RUNNING_SERVICES = ("postgres", "redis", "minio", "web")
+LONG_RUNNING_SERVICES = ("postgres", "redis", "minio", "web", "nginx")
 WEB_DEPENDS_ON = {
     "postgres": "service_healthy",
     "redis": "service_healthy",
@@ -68,6 +70,8 @@ print(json.dumps({
     "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
     "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
     "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
+    "MAX_UPLOAD_BYTES": settings.MAX_UPLOAD_BYTES,
+    "NUM_PROXIES": settings.REST_FRAMEWORK["NUM_PROXIES"],
 }))
 """
 
@@ -114,6 +118,59 @@ def exec_form(instruction: str) -> list[str]:
     parsed = json.loads(arguments[-1])  # the last one wins; exec (JSON) form so signals reach gunicorn
     assert isinstance(parsed, list)
     return parsed
+
+
+NGINX_TOKEN = re.compile(r"[{};]|[^\s{};]+")
+NGINX_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+NGINX_TIME_UNITS = {"ms": 0.001, "": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def nginx_directives(text: str) -> list[tuple[tuple[str, ...], str, list[str]]]:
+    """(enclosing blocks, name, arguments) of each simple directive, e.g.
+    (("server", "location /"), "proxy_pass", ["http://registry_web"]). The shipped file has no quoted
+    strings, so comments end a line and tokens split on whitespace, braces and semicolons."""
+    blocks: list[str] = []
+    words: list[str] = []
+    directives = []
+    for token in NGINX_TOKEN.findall(re.sub(r"#[^\n]*", "", text)):
+        if token == ";":
+            directives.append((tuple(blocks), words[0], words[1:]))
+            words = []
+        elif token == "{":
+            blocks.append(" ".join(words))
+            words = []
+        elif token == "}":
+            blocks.pop()
+        else:
+            words.append(token)
+    assert not blocks and not words, "unbalanced braces or a directive without its semicolon"
+    return directives
+
+
+def nginx_value(directives, name: str, *, within: tuple[str, ...] | None = None) -> list[str]:
+    """The arguments of the one directive ``name`` (in the block path ``within``, if given)."""
+    found = [args for blocks, key, args in directives if key == name and (within is None or blocks == within)]
+    assert len(found) == 1, f"docker/nginx.conf sets {name} {len(found)} times, expected once"
+    return found[0]
+
+
+def nginx_bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()
+    return int(number) * NGINX_SIZE_UNITS[unit]
+
+
+def nginx_seconds(duration: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h|)", duration).groups()
+    return int(number) * NGINX_TIME_UNITS[unit]
+
+
+def published_ports(service: dict) -> list[str]:
+    return [str(port) for port in service.get("ports", [])]
+
+
+@pytest.fixture(scope="module")
+def nginx_conf() -> list[tuple[tuple[str, ...], str, list[str]]]:
+    return nginx_directives(NGINX_CONF.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -168,15 +225,95 @@ def test_compose_file_follows_the_compose_spec_without_the_obsolete_version_key(
     assert "version" not in compose
 
 
-def test_stack_runs_postgres_redis_minio_its_bucket_init_and_the_web_app(services):
-    assert set(services) == {"postgres", "redis", "minio", "minio-init", "web"}
+def test_stack_runs_postgres_redis_minio_its_bucket_init_the_web_app_and_nginx(services):
+    assert set(services) == {"postgres", "redis", "minio", "minio-init", "web", "nginx"}
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
     assert services["minio"]["image"].split(":")[0] == "minio/minio"
     assert services["minio-init"]["image"].split(":")[0] == "minio/mc"
+    assert re.fullmatch(r"nginx:1\.\d+", services["nginx"]["image"])  # the official image, a pinned minor
     build = services["web"]["build"]
     assert (build if isinstance(build, str) else build.get("context", ".")) == "."
-    assert "8000:8000" in [str(port) for port in services["web"]["ports"]]
+
+
+def test_only_nginx_serves_the_app_to_the_host(services):
+    # gunicorn's sync workers must not face clients: the web service publishes nothing, nginx 8000.
+    assert "ports" not in services["web"]
+    assert [str(port) for port in services["web"]["expose"]] == ["8000"]
+    assert published_ports(services["nginx"]) == ["8000:8000"]
+
+
+def test_nginx_starts_after_a_healthy_web_service_with_the_shipped_site_config(compose, services):
+    nginx = services["nginx"]
+    assert nginx["depends_on"] == {"web": {"condition": "service_healthy", "restart": True}}
+    # The official image includes conf.d/*.conf inside its http block; this file replaces its
+    # default server (the welcome page).
+    assert nginx["configs"] == [{"source": "nginx-site", "target": "/etc/nginx/conf.d/default.conf"}]
+    assert (PROJECT_ROOT / compose["configs"]["nginx-site"]["file"]).resolve() == NGINX_CONF
+
+
+def test_nginx_healthcheck_asks_the_app_health_endpoint_through_the_proxy(services, web_environment, nginx_conf):
+    test = " ".join(services["nginx"]["healthcheck"]["test"])
+    match = re.search(r"https?://([^:/'\"]+):(\d+)/health\b", test)
+    assert match, test
+    assert match.group(1) in [host.strip() for host in web_environment["ALLOWED_HOSTS"].split(",")]
+    assert nginx_value(nginx_conf, "listen", within=("server",)) == [match.group(2)]
+    assert test.startswith("CMD curl -f")  # the nginx image ships curl; -f fails on a non-2xx
+
+
+def test_nginx_proxies_to_the_port_gunicorn_binds_and_listens_on_the_published_one(services, nginx_conf):
+    bind = exec_form("CMD")[exec_form("CMD").index("--bind") + 1]
+    assert nginx_value(nginx_conf, "server", within=("upstream registry_web",)) == [f"web:{bind.rsplit(':', 1)[1]}"]
+    assert nginx_value(nginx_conf, "proxy_pass", within=("server", "location /")) == ["http://registry_web"]
+    container_port = published_ports(services["nginx"])[0].rsplit(":", 1)[1]
+    assert nginx_value(nginx_conf, "listen", within=("server",)) == [container_port]
+
+
+def test_nginx_buffers_whole_requests_and_times_out_slow_clients(nginx_conf):
+    # Buffered bodies are what keeps a slow client off a sync worker (nginx's default, kept explicit).
+    assert nginx_value(nginx_conf, "proxy_request_buffering", within=("server", "location /")) == ["on"]
+    assert nginx_value(nginx_conf, "proxy_buffering", within=("server", "location /")) == ["on"]
+    # Short enough that idle connections do not pile up in nginx, long enough for a slow link.
+    for name in ("client_header_timeout", "client_body_timeout"):
+        (value,) = nginx_value(nginx_conf, name, within=())
+        assert 5 <= nginx_seconds(value) <= 30, f"{name} {value}"
+
+
+def test_nginx_waits_for_the_app_as_long_as_gunicorn_lets_a_worker_run(nginx_conf):
+    # An upload is answered only after the app has streamed it to S3: up to gunicorn's --timeout.
+    command = exec_form("CMD")
+    gunicorn_timeout = int(command[command.index("--timeout") + 1])
+    (value,) = nginx_value(nginx_conf, "proxy_read_timeout", within=("server", "location /"))
+    assert nginx_seconds(value) >= gunicorn_timeout
+
+
+def test_nginx_refuses_exactly_the_bodies_the_app_would_refuse_as_too_large(nginx_conf, settings_under_compose):
+    from registry.middleware import MULTIPART_OVERHEAD_BYTES
+
+    (value,) = nginx_value(nginx_conf, "client_max_body_size", within=())
+    assert nginx_bytes(value) == settings_under_compose["MAX_UPLOAD_BYTES"] + MULTIPART_OVERHEAD_BYTES
+
+
+def test_app_trusts_the_one_forwarded_address_nginx_appends(nginx_conf, web_environment, settings_under_compose):
+    headers = {
+        args[0].lower(): args[1]
+        for blocks, name, args in nginx_conf
+        if name == "proxy_set_header" and blocks == ("server", "location /")
+    }
+    # nginx appends the peer's address to X-Forwarded-For; the app takes the last NUM_PROXIES-th entry.
+    assert headers["x-forwarded-for"] == "$proxy_add_x_forwarded_for"
+    assert web_environment["NUM_PROXIES"] == "1"
+    assert settings_under_compose["NUM_PROXIES"] == 1
+    # The Host as the client sent it (port included: ALLOWED_HOSTS, CSRF origins and the URLs the app
+    # builds see localhost:8000), and the scheme nginx served, replacing whatever the client sent.
+    assert headers["host"] == "$http_host"
+    assert headers["x-forwarded-proto"] == "$scheme"
+
+
+def test_csrf_trusted_origins_are_the_address_nginx_publishes(services, web_environment):
+    host_port = published_ports(services["nginx"])[0].split(":")[0]
+    for origin in web_environment["CSRF_TRUSTED_ORIGINS"].split(","):
+        assert origin.strip().endswith(f":{host_port}"), origin
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING_SERVICES)
