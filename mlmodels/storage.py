@@ -147,13 +147,29 @@ def artifact_move(*, source_key: str, target_key: str, size: int | None = None) 
             target = storage.path(target_key)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(storage.path(source_key), target)
+            _remove_empty_folders(storage, source_key)
     return target_key
+
+
+def _remove_empty_folders(storage: Storage, key: str) -> None:
+    """Local files only: the folders a removed or moved file leaves empty (a staged upload's
+    ``uploads/<uuid>/``, a failed version's ``v{n}/``), up to the storage's ``users/`` folder."""
+    folder = os.path.dirname(key)
+    while folder.count("/") > 0:  # "users/1/…", never "users" itself
+        try:
+            os.rmdir(storage.path(folder))
+        except OSError:  # not empty (other files or uploads there) or already gone
+            return
+        folder = os.path.dirname(folder)
 
 
 def artifact_delete(key: str | None) -> None:
     """Remove a stored object; a missing one is not an error (the goal is its absence)."""
     if key:
-        artifact_storage().delete(key)
+        storage = artifact_storage()
+        storage.delete(key)
+        if getattr(storage, "bucket", None) is None:
+            _remove_empty_folders(storage, key)
 
 
 def artifact_delete_quietly(key: str | None) -> None:

@@ -1,5 +1,6 @@
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -100,3 +101,33 @@ def test_audit_of_one_owner_prefix_sees_only_that_owner(damaged_registry, other_
     assert (mine.orphans, mine.missing) == ([damaged_registry["orphan"]], [damaged_registry["missing"]])
     assert theirs.orphans == [] and len(theirs.missing) == 1
     assert theirs.missing[0].startswith(f"users/{other_user.pk}/")
+
+
+@pytest.mark.django_db
+def test_a_staged_upload_leaves_no_empty_folder_behind(user, settings):
+    if settings.USE_S3:
+        pytest.skip("S3 has no folders")
+    model = MLModelFactory(owner=user)
+    models_folder = Path(settings.MEDIA_ROOT) / "users" / str(user.pk) / "models" / str(model.pk)
+    for content in (b"first", b"second"):
+        upload = io.BytesIO(content)
+        upload.name = "model.bin"
+        services.model_attach_file(model=model, actor=user, file=upload)
+
+    assert sorted(path.name for path in models_folder.iterdir()) == ["v2", "v3"]
+
+
+@pytest.mark.django_db
+def test_a_failed_staged_upload_leaves_no_empty_folder_behind(user, settings, monkeypatch):
+    if settings.USE_S3:
+        pytest.skip("S3 has no folders")
+    model = MLModelFactory(owner=user)
+    models_folder = Path(settings.MEDIA_ROOT) / "users" / str(user.pk) / "models" / str(model.pk)
+    upload = io.BytesIO(b"x")
+    upload.name = "model.bin"
+    monkeypatch.setattr(services, "_save_with_version", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db")))
+
+    with pytest.raises(RuntimeError):
+        services.model_attach_file(model=model, actor=user, file=upload)
+
+    assert not models_folder.exists() or not any(models_folder.rglob("*"))
