@@ -68,6 +68,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     serializer_class = ExperimentSerializer
     permission_classes = [IsAuthenticated, IsOwnerOrSuperuserToChange]
     filterset_class = ExperimentFilterSet
+    titles = {"List": "Experiments", "Instance": "Experiment"}
     queryset = Experiment.objects.none()  # for schema generation; requests use get_queryset()
 
     def get_queryset(self):

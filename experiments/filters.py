@@ -5,9 +5,11 @@ from registry.filters import FilterSet, filter_by_owner, filter_by_words
 
 
 class ExperimentFilterSet(FilterSet):
-    tag = django_filters.CharFilter(method="filter_tag", help_text="Experiments carrying this tag.")
-    search = django_filters.CharFilter(method=filter_by_words, help_text="Words in the name or description.")
-    owner = django_filters.CharFilter(method=filter_by_owner, help_text="Owner's id or username.")
+    tag = django_filters.CharFilter(method="filter_tag", label="Tag", help_text="Experiments carrying this tag.")
+    search = django_filters.CharFilter(
+        method=filter_by_words, label="Search", help_text="Words in the name or description."
+    )
+    owner = django_filters.CharFilter(method=filter_by_owner, label="Owner", help_text="Owner's id or username.")
     ordering = django_filters.OrderingFilter(fields=("name", "created_at", "updated_at"))
 
     class Meta:

@@ -186,6 +186,7 @@ class MLModelViewSet(
     serializer_class = MLModelSerializer
     permission_classes = [IsAuthenticated, IsOwnerOrSuperuserToChange]
     filterset_class = MLModelFilterSet
+    titles = {"List": "Models", "Instance": "Model"}
     queryset = MLModel.objects.none()  # for schema generation; requests use get_queryset()
 
     def get_queryset(self):

@@ -3,13 +3,18 @@
 import django_filters
 
 from mlmodels.models import Framework, MLModel, Stage, TaskType
-from registry.filters import FilterSet, IdFilter, filter_by_owner, filter_by_words
+from registry.filters import ChoicesWidget, FilterSet, IdFilter, filter_by_owner, filter_by_words
 
 ORDERING_FIELDS = ("name", "created_at", "updated_at", "accuracy", "precision", "recall", "f1_score")
 
 
 class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
-    """Several comma-separated choices (``?lifecycle=staging,production``), each one checked."""
+    """Several comma-separated choices (``?lifecycle=staging,production``), each one checked; a
+    multiple select in the browsable API's filter form."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", ChoicesWidget)
+        super().__init__(*args, **kwargs)
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
@@ -24,12 +29,14 @@ class StableOrderingFilter(django_filters.OrderingFilter):
 
 
 class MLModelFilterSet(FilterSet):
-    framework = ChoiceInFilter(choices=Framework.choices, help_text="One or more, comma-separated.")
-    task_type = ChoiceInFilter(choices=TaskType.choices, help_text="One or more, comma-separated.")
-    lifecycle = ChoiceInFilter(choices=Stage.choices, help_text="One or more, comma-separated.")
-    owner = django_filters.CharFilter(method=filter_by_owner, help_text="Owner's id or username.")
-    experiment = IdFilter(field_name="experiment_id", help_text="Experiment id.")
-    search = django_filters.CharFilter(method=filter_by_words, help_text="Words in the name or description.")
+    framework = ChoiceInFilter(choices=Framework.choices, label="Framework", help_text="One or more, comma-separated.")
+    task_type = ChoiceInFilter(choices=TaskType.choices, label="Task type", help_text="One or more, comma-separated.")
+    lifecycle = ChoiceInFilter(choices=Stage.choices, label="Lifecycle", help_text="One or more, comma-separated.")
+    owner = django_filters.CharFilter(method=filter_by_owner, label="Owner", help_text="Owner's id or username.")
+    experiment = IdFilter(field_name="experiment_id", label="Experiment", help_text="Experiment id.")
+    search = django_filters.CharFilter(
+        method=filter_by_words, label="Search", help_text="Words in the name or description."
+    )
     min_accuracy = django_filters.NumberFilter(field_name="accuracy", lookup_expr="gte")
     max_accuracy = django_filters.NumberFilter(field_name="accuracy", lookup_expr="lte")
     min_precision = django_filters.NumberFilter(field_name="precision", lookup_expr="gte")

@@ -5,6 +5,7 @@ import copy
 import django_filters
 from django import forms
 from django.db.models import Q
+from django_filters.widgets import BaseCSVWidget
 
 from registry.validators import MAX_DATABASE_ID
 
@@ -49,6 +50,20 @@ class FilterSet(django_filters.FilterSet):
             form_class.base_fields = _CopiedShallow(form_class.base_fields)
             cls._cached_form_class = form_class
         return form_class
+
+
+class ChoicesWidget(BaseCSVWidget, forms.SelectMultiple):
+    """A multiple select for several choices, read from ``?framework=sklearn,xgboost`` (the API's
+    comma-separated form) and from ``?framework=sklearn&framework=xgboost`` (what the select sends)."""
+
+    def value_from_datadict(self, data, files, name):
+        values = forms.SelectMultiple.value_from_datadict(self, data, files, name)
+        if isinstance(values, str):
+            values = [values]
+        return [part for value in values or () for part in value.split(",") if part]
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return forms.SelectMultiple.render(self, name, value, attrs, renderer)
 
 
 class IdFilter(django_filters.Filter):

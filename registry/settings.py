@@ -276,6 +276,7 @@ REST_FRAMEWORK = {
     # client cannot dodge the per-address throttle by inventing the header.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
     "EXCEPTION_HANDLER": "registry.api.errors.exception_handler",
+    "VIEW_NAME_FUNCTION": "registry.api.naming.get_view_name",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
