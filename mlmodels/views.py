@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
+from django_htmx.http import push_url, trigger_client_event
 
 from accounts.models import User
 from mlmodels import selectors, services
@@ -72,9 +73,14 @@ def model_list(request):
             rows = rows.order_by("-updated_at", "-id")
     else:
         rows = MLModel.objects.none()
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page, correction = _page_or_correction(Paginator(rows, PAGE_SIZE), request.GET.get("page"))
+    if correction and not _is_fragment_request(request):
+        # The address bar must name the page shown: send the browser there, and say why.
+        messages.info(request, correction)
+        return redirect(_list_url(request, page.number))
     context = {
         "page": page,
+        "page_correction": correction,
         "filter_errors": filterset.errors,
         "query": request.GET,
         "ordering": request.GET.get("ordering", ""),
@@ -84,17 +90,52 @@ def model_list(request):
         "stages": Stage.choices,
         "owners": User.objects.filter(is_active=True).order_by("username").only("id", "username"),
     }
-    template = "models/_results.html" if _is_fragment_request(request) else "models/list.html"
-    return render(request, template, context)
+    if not _is_fragment_request(request):
+        return render(request, "models/list.html", context)
+    response = render(request, "models/_results.html", context)
+    # htmx pushes this URL instead of the requested one, so history and reloads show this page.
+    return push_url(response, _list_url(request, page.number)) if correction else response
 
 
-def _detail_context(request, model: MLModel, **extra) -> dict:
+def _page_or_correction(paginator: Paginator, number: str | None) -> tuple[Page, str | None]:
+    """The page asked for; or, for a page that does not exist, the nearest one and a note saying so."""
+    if not number:
+        return paginator.page(1), None
+    try:
+        return paginator.page(number), None
+    except PageNotAnInteger:
+        return paginator.page(1), f"“{number}” is not a page number: showing the first page."
+    except EmptyPage:
+        if int(number) < 1:
+            return paginator.page(1), f"There is no page {number}: showing the first page."
+        last = paginator.page(paginator.num_pages)
+        return last, f"There is no page {number}: showing page {last.number}, the last."
+
+
+def _list_url(request, number: int) -> str:
+    """The model list's URL with the current filters and page ``number`` (page 1 goes without)."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    if number > 1:
+        params["page"] = str(number)
+    return reverse("model-list") + (f"?{params.urlencode()}" if params else "")
+
+
+def _versions_context(request, model: MLModel) -> dict:
+    """What the parts of the model page that follow its versions show (see models/_refresh.html):
+    one query for the versions with their authors."""
     versions = list(selectors.version_list(model=model).select_related("created_by"))
     return {
         "model": model,
         "can_change": model.can_change(request.user),
         "versions": versions,
         "charts": metric_charts(reversed(versions)),
+    }
+
+
+def _detail_context(request, model: MLModel, **extra) -> dict:
+    return {
+        **_versions_context(request, model),
         "events": list(selectors.event_list(model=model)),
         "upload_form": UploadForm(),
         **extra,
@@ -112,12 +153,11 @@ def model_detail(request, pk: int):
 @require_GET
 @vary_on_headers("HX-Request")
 def model_versions(request, pk: int):
-    """The versions table (htmx refreshes it after an upload); the whole page when opened directly."""
+    """The versions table (``#versions``); the whole page when opened directly."""
     model = _model_for(request, pk)
-    context = _detail_context(request, model)
     if _is_fragment_request(request):
-        return render(request, "models/_versions.html", context)
-    return render(request, "models/detail.html", context)
+        return render(request, "models/_versions.html", _versions_context(request, model))
+    return render(request, "models/detail.html", _detail_context(request, model))
 
 
 @login_required
@@ -125,15 +165,18 @@ def model_versions(request, pk: int):
 @vary_on_headers("HX-Request")
 def model_compare(request, pk: int):
     model = _model_for(request, pk)
-    versions = selectors.version_list(model=model)
     try:
         numbers = int(request.GET.get("a", "")), int(request.GET.get("b", ""))
     except ValueError:
         numbers = None
     rows, compared, error = [], None, None
     if numbers:
-        found = {v.version_number: v for v in versions.filter(version_number__in=numbers)}
-        if len(found) == len(set(numbers)):
+        # Exact lookups, not __in: a number past the database's integer range then matches nothing
+        # instead of overflowing the query (SQLite raises OverflowError for it).
+        wanted = Q(version_number=numbers[0]) | Q(version_number=numbers[1])
+        found = {v.version_number: v for v in selectors.version_list(model=model).filter(wanted)}
+        missing = [number for number in dict.fromkeys(numbers) if number not in found]
+        if not missing:
             left, right = found[numbers[0]], found[numbers[1]]
             compared = (left, right)
             rows = [
@@ -141,7 +184,7 @@ def model_compare(request, pk: int):
                 for field in COMPARED_FIELDS
             ]
         else:
-            error = "Choose two versions of this model."
+            error = f"There is no version {missing[0]} of {model.name}. Choose two versions of this model."
     else:
         error = "Choose two versions to compare."
     compare = {"rows": rows, "compared": compared, "error": error}
@@ -184,24 +227,29 @@ def model_lifecycle(request, pk: int):
 @login_required
 @require_POST
 def model_rollback(request, pk: int, number: int):
+    """Record a new version equal to version ``number``; answers htmx with the versions table, the
+    outcome shown above it, and the rest of the page the new version changes swapped in place."""
     model = _editable_model(request, pk)
     version = get_object_or_404(selectors.version_list(model=model), version_number=number)
     try:
         new_version = services.model_rollback(version=version, actor=request.user)
     except ValidationError as refused:
-        messages.error(request, " ".join(refused.messages))
+        notice, failed = " ".join(refused.messages), True
     else:
-        messages.success(request, f"Rolled back to version {number}: recorded as version {new_version.version_number}.")
-    if _is_fragment_request(request):
-        return HttpResponseClientRefresh()
-    return redirect("model-detail", pk=model.pk)
+        notice, failed = f"Rolled back to version {number}: recorded as version {new_version.version_number}.", False
+    if not _is_fragment_request(request):
+        (messages.error if failed else messages.success)(request, notice)
+        return redirect("model-detail", pk=model.pk)
+    context = {**_versions_context(request, model), "notice": notice, "notice_is_error": failed}
+    response = render(request, "models/_rollback_result.html", context)
+    return response if failed else trigger_client_event(response, "versionsChanged")
 
 
 @login_required
 @require_POST
 def model_upload(request, pk: int):
-    """Store an uploaded artifact as a new version; answers with its size and sha256 and tells
-    the page (an htmx event) to refresh its versions table."""
+    """Store an uploaded artifact as a new version; answers with its size and sha256, and swaps the
+    parts of the page the new version changes in place (models/_refresh.html)."""
     model = _editable_model(request, pk)
     form = UploadForm(request.POST, request.FILES)
     version = None
@@ -220,8 +268,12 @@ def model_upload(request, pk: int):
         else:
             messages.error(request, "The upload failed: " + "; ".join(m for e in form.errors.values() for m in e))
         return redirect("model-detail", pk=model.pk)
-    response = render(request, "models/_upload_result.html", {"model": model, "version": version, "form": form})
-    return trigger_client_event(response, "versionsChanged") if version else response
+    if not version:
+        return render(request, "models/_upload_result.html", {"model": model, "form": form})
+    context = {**_versions_context(request, model), "version": version, "form": form}
+    response = render(request, "models/_upload_result.html", context)
+    # The page itself needs no event (the fragments above came out of band); scripts may listen for it.
+    return trigger_client_event(response, "versionsChanged")
 
 
 @login_required

@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
@@ -7,12 +10,22 @@ from mlmodels import views as mlmodels_views
 from registry.api.errors import api_not_found
 from registry.health import health
 
+
+@require_safe
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever a page links (the JSON API, files, error pages): send them
+    to the icon the pages link. Not permanent, and looked up per request: the static file's hashed name
+    changes with its content, and the manifest may not exist yet when this module is imported."""
+    return HttpResponseRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
     path("", mlmodels_views.dashboard, name="dashboard"),
     path("models/", include("mlmodels.urls")),
     path("experiments/", include("experiments.urls")),
     path("accounts/", include("accounts.urls")),
     path("health", health, name="health"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(

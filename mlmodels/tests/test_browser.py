@@ -32,6 +32,15 @@ def accept_dialogs(page):
     page.on("dialog", lambda dialog: dialog.accept())
 
 
+def mark_as_not_reloaded(page):
+    """Leave a mark in the page's JavaScript state: a reload (or HX-Refresh) wipes it."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def assert_not_reloaded(page):
+    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded instead of updated in place"
+
+
 @pytest.fixture
 def registry(user, other_user):
     """A small registry: a model with three versions and a file, and a crowd for the list."""
@@ -111,6 +120,7 @@ def test_promote_development_to_staging_to_production_in_place(logged_in_page, r
     page = logged_in_page
     accept_dialogs(page)
     page.goto(f"/models/{registry.pk}/")
+    mark_as_not_reloaded(page)
 
     page.get_by_role("button", name="Promote to staging").click()
     expect(page.locator("#lifecycle-stage")).to_have_text("Staging")
@@ -119,7 +129,9 @@ def test_promote_development_to_staging_to_production_in_place(logged_in_page, r
     page.get_by_role("button", name="Promote to production").click()
 
     expect(page.locator("#lifecycle-stage")).to_have_text("Production")
+    expect(page.locator("#model-head #stage-badge")).to_have_text("Production")
     expect(page.locator("#timeline li").first).to_contain_text("beats the baseline")
+    assert_not_reloaded(page)
     assert MLModel.objects.get(pk=registry.pk).lifecycle == Stage.PRODUCTION
     console_errors.assert_none()
 
@@ -172,17 +184,157 @@ def test_compare_two_versions_marks_the_differences(logged_in_page, registry, co
     console_errors.assert_none()
 
 
-def test_roll_back_to_the_first_version(logged_in_page, registry, console_errors, save_screenshot):
+def test_roll_back_to_the_first_version_in_place(logged_in_page, registry, console_errors, save_screenshot):
     page = logged_in_page
     accept_dialogs(page)
     page.goto(f"/models/{registry.pk}/")
     save_screenshot(page, "model-detail-desktop")
+    mark_as_not_reloaded(page)
 
     page.locator("#version-1").get_by_role("button", name="Roll back").click()
 
+    expect(page.locator("#versions [role=status]")).to_contain_text("recorded as version 4")
     expect(page.locator("#version-4")).to_contain_text("Rolled back to version 1")
-    expect(page.locator(".messages")).to_contain_text("recorded as version 4")
+    expect(page.locator("#model-head")).to_contain_text("version 4")
+    expect(page.locator("#metric-cards .stat").first).to_contain_text("0.81")
+    expect(page.locator("#artifact-panel")).to_contain_text("No artifact file yet")  # v1 had none
+    expect(page.get_by_role("link", name="Download artifact")).to_have_count(0)
+    expect(page.locator("#id_b option[value='4']")).to_have_count(1)
+    assert_not_reloaded(page)
     assert MLModel.objects.get(pk=registry.pk).accuracy == 0.81
+    console_errors.assert_none()
+
+
+def test_an_upload_refreshes_the_model_page_in_place(
+    logged_in_page, registry, console_errors, save_screenshot, tmp_path
+):
+    artifact = tmp_path / "retrained.onnx"
+    artifact.write_bytes(b"\x02" * 2048)
+    page = logged_in_page
+    page.goto(f"/models/{registry.pk}/")
+    expect(page.locator("#model-head")).to_contain_text("version 3")
+    mark_as_not_reloaded(page)
+
+    page.get_by_label("New artifact file").set_input_files(str(artifact))
+    page.get_by_label("Note (optional)").fill("retrained on May data")
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.locator("#upload-done")).to_contain_text("as version 4")
+    expect(page.locator("#model-head")).to_contain_text("version 4")
+    panel = page.locator("#artifact-panel")
+    expect(panel).to_contain_text("retrained.onnx")
+    expect(panel.get_by_role("link", name="Download")).to_have_attribute(
+        "href", f"/api/v1/models/{registry.pk}/download/"
+    )
+    expect(page.locator("#versions h2")).to_contain_text("(4)")
+    expect(page.locator("#version-4")).to_contain_text("retrained.onnx")
+    expect(page.locator("svg[aria-label='Accuracy by version'] circle")).to_have_count(4)
+    expect(page.locator("#id_a option[value='4']")).to_have_count(1)
+    expect(page.locator("#id_b")).to_have_value("4")
+    assert page.locator("#id_file").evaluate("input => input.files.length") == 0, "the file input kept its file"
+    expect(page.get_by_label("Note (optional)")).to_have_value("")
+    assert_not_reloaded(page)
+    save_screenshot(page, "model-detail-after-upload")
+
+    # The swapped-in compare form is live: htmx processed it.
+    page.get_by_label("Version", exact=True).select_option("3")
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("table.compare tr.differs th")).to_contain_text(["File"])
+    console_errors.assert_none()
+
+
+def test_a_first_upload_shows_the_download_button_and_clears_the_production_refusal(
+    logged_in_page, user, console_errors, tmp_path
+):
+    model = MLModelFactory(owner=user, name="no-file-yet")
+    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
+    artifact = tmp_path / "first.bin"
+    artifact.write_bytes(b"first weights")
+    page = logged_in_page
+    accept_dialogs(page)
+    page.goto(f"/models/{model.pk}/")
+    expect(page.locator("#artifact-panel")).to_contain_text("No artifact file yet")
+    expect(page.get_by_role("link", name="Download artifact")).to_have_count(0)
+    page.get_by_role("button", name="Promote to production").click()
+    expect(page.locator("#lifecycle-error")).to_contain_text("Upload a file first")
+    mark_as_not_reloaded(page)
+
+    page.get_by_label("New artifact file").set_input_files(str(artifact))
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.get_by_role("link", name="Download artifact")).to_be_visible()
+    expect(page.locator("#artifact-panel")).not_to_contain_text("No artifact file yet")
+    expect(page.locator("#artifact-panel")).to_contain_text("first.bin")
+    expect(page.locator("#lifecycle-error")).to_have_count(0)
+    page.get_by_role("button", name="Promote to production").click()
+    expect(page.locator("#stage-badge")).to_have_text("Production")
+    assert_not_reloaded(page)
+    console_errors.assert_none()
+
+
+def test_another_user_is_told_why_and_gets_a_403_page_with_a_way_back(
+    page, browser_login, other_user, registry, console_errors, save_screenshot
+):
+    browser_login(page, other_user)
+    page.goto(f"/models/{registry.pk}/")
+    expect(page.locator("#model-head")).to_contain_text("Read-only: owned by owner")
+    save_screenshot(page, "model-detail-read-only")
+
+    response = page.goto(f"/models/{registry.pk}/edit/")
+
+    assert response.status == 403
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Only the model's owner or a superuser can change it.")
+    save_screenshot(page, "403-edit-model")
+    # Chromium logs the 403 answer itself as a console error; nothing else may show up.
+    assert [message for message in console_errors if "status of 403" not in message] == []
+    console_errors.clear()
+    page.get_by_role("link", name="Back to the model").click()
+    expect(page).to_have_url(re.compile(rf"/models/{registry.pk}/$"))
+    console_errors.assert_none()
+
+
+def test_a_write_refused_after_the_page_loaded_shows_the_servers_reason_in_place(
+    logged_in_page, registry, other_user, console_errors
+):
+    page = logged_in_page
+    accept_dialogs(page)
+    page.goto(f"/models/{registry.pk}/")
+    MLModel.objects.filter(pk=registry.pk).update(owner=other_user)  # handed over in another tab
+
+    page.get_by_role("button", name="Promote to staging").click()
+
+    expect(page.locator("#lifecycle-panel [role=alert]")).to_have_text(
+        "Only the model's owner or a superuser can change it."
+    )
+    # The refused request itself is logged, by Chromium and by htmx; nothing else may be.
+    assert [m for m in console_errors if "403" not in m and "htmx:responseError" not in m] == []
+
+
+def test_a_missing_model_gets_a_404_page_with_a_way_back(logged_in_page, settings, console_errors, save_screenshot):
+    settings.DEBUG = False  # DEBUG shows Django's technical 404 page instead
+    page = logged_in_page
+
+    response = page.goto("/models/999999/")
+
+    assert response.status == 404
+    expect(page.locator("main")).to_contain_text("There is no such model")
+    save_screenshot(page, "404-missing-model")
+    assert [message for message in console_errors if "status of 404" not in message] == []
+    console_errors.clear()
+    page.get_by_role("link", name="All models").click()
+    expect(page).to_have_url(re.compile(r"/models/$"))
+    console_errors.assert_none()
+
+
+def test_a_page_past_the_last_shows_the_last_page_at_its_own_url(logged_in_page, registry, console_errors):
+    page = logged_in_page
+
+    page.goto("/models/?ordering=name&page=99")
+
+    expect(page).to_have_url(re.compile(r"/models/\?ordering=name&page=2$"))
+    expect(page.locator("main")).to_contain_text("There is no page 99: showing page 2, the last.")
+    expect(page.locator(".pagination")).to_contain_text("Page 2 of 2")
     console_errors.assert_none()
 
 

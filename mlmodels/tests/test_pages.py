@@ -3,6 +3,7 @@ htmx fragments; query budgets; writes refused on the server for anyone but the o
 
 import io
 import json
+import re
 
 import pytest
 from django.core.cache import cache
@@ -170,8 +171,10 @@ def test_model_page_query_count_does_not_grow_with_versions_or_events(owner, mod
     assert queries(owner, f"/models/{model.pk}/") == one
 
 
-def test_model_page_shows_metrics_chart_versions_and_owner_controls(owner, model):
-    response = owner.get(f"/models/{model.pk}/")
+def test_model_page_shows_metrics_chart_versions_and_owner_controls(owner, model, django_assert_max_num_queries):
+    # user; model (+owner, experiment); versions (+authors); events (+actors).
+    with django_assert_max_num_queries(4):
+        response = owner.get(f"/models/{model.pk}/")
 
     content = response.content.decode()
     assert "churn-model" in content
@@ -279,16 +282,6 @@ def test_upload_without_a_file_shows_the_error(owner, model):
     assert "HX-Trigger" not in response
 
 
-def test_rollback_records_a_new_version_and_refreshes_the_page(owner, model, user):
-    services.version_record(model=model, actor=user, data={"accuracy": 0.1})
-
-    response = owner.post(f"/models/{model.pk}/versions/1/rollback/", **HTMX)
-
-    assert response["HX-Refresh"] == "true"
-    model.refresh_from_db()
-    assert (model.latest_version, model.accuracy) == (3, 0.8)
-
-
 def test_create_form_registers_a_model_and_shows_inline_errors(owner, user):
     bad = owner.post("/models/new/", {"name": "", "framework": "onnx", "task_type": "other", "accuracy": "2"})
     good = owner.post(
@@ -334,3 +327,165 @@ def test_an_upload_over_the_limit_shows_the_limit_and_changes_nothing(owner, mod
 
     assert b"File too large: 6 bytes; the limit is 5 bytes." in response.content
     assert MLModel.objects.get(pk=model.pk).latest_version == 1
+
+
+# --- In-place refresh after an upload or a rollback ----------------------------------------------
+
+
+def oob(content: str, element_id: str) -> str:
+    """The out-of-band fragment with ``element_id`` in an htmx response (its opening tag onwards)."""
+    match = re.search(rf'<(\w+)\b[^>]*\bid="{element_id}"[^>]*>', content)
+    assert match, f"no #{element_id} in the response"
+    assert 'hx-swap-oob="true"' in match.group(0), f"#{element_id} is not swapped out of band"
+    return content[match.start() :]
+
+
+def test_upload_response_refreshes_every_part_of_the_page_it_changes_out_of_band(
+    owner, model, django_assert_max_num_queries
+):
+    services.version_record(model=model, actor=model.owner, data={"accuracy": 0.85})  # v2, no file yet
+
+    # user; model (+owner, experiment); the write: savepoint, row lock, savepoint, file-key check,
+    # release, model update, version insert, release; then one for every fragment: the versions (+authors).
+    with django_assert_max_num_queries(11):
+        response = owner.post(
+            f"/models/{model.pk}/upload/", {"file": SimpleUploadedFile("weights.bin", b"abc"), "note": "n"}, **HTMX
+        )
+
+    content = response.content.decode()
+    assert b"<html" not in response.content
+    head = oob(content, "model-head")
+    assert "version 3" in head.split("</h1>")[1][:400]
+    assert f'href="/api/v1/models/{model.pk}/download/"' in head, "the Download button appears after a first upload"
+    artifact = oob(content, "artifact-facts")
+    assert "weights.bin" in artifact[:600] and "No artifact file yet" not in artifact[:600]
+    assert "Download" in artifact[:1000]
+    assert "v3: 0.85" in oob(content, "charts-panel")
+    assert 'id="version-3"' in oob(content, "versions")
+    compare = oob(content, "compare-form")
+    assert compare[: compare.index("</form>")].count('<option value="3"') == 2
+    assert "0.85" in oob(content, "metric-cards")[:300]
+    fields = oob(content, "upload-fields")
+    assert 'type="file"' in fields and 'value="n"' not in fields[:600]
+    oob(content, "lifecycle-feedback")  # a stale "upload a file first" refusal goes away
+
+
+def test_a_failed_upload_refreshes_nothing(owner, model):
+    response = owner.post(f"/models/{model.pk}/upload/", {}, **HTMX)
+
+    assert b"hx-swap-oob" not in response.content
+
+
+def test_rollback_answers_in_place_with_the_versions_table_and_the_refreshed_page(
+    owner, model, user, django_assert_max_num_queries
+):
+    services.version_record(model=model, actor=user, data={"accuracy": 0.1})
+
+    # user; model; version 1; the write (8, as for an upload); the versions (+authors) for every fragment.
+    with django_assert_max_num_queries(12):
+        response = owner.post(f"/models/{model.pk}/versions/1/rollback/", **HTMX)
+
+    assert "HX-Refresh" not in response
+    assert "versionsChanged" in json.loads(response["HX-Trigger"])
+    content = response.content.decode()
+    assert content.lstrip().startswith('<div id="versions"'), "the versions table is the swap's target"
+    assert "Rolled back to version 1: recorded as version 3." in content
+    assert "version 3" in oob(content, "model-head")
+    assert "0.8" in oob(content, "metric-cards")[:300]
+    oob(content, "charts-panel"), oob(content, "compare-form"), oob(content, "hyperparameters-panel")
+    model.refresh_from_db()
+    assert (model.latest_version, model.accuracy) == (3, 0.8)
+
+
+def test_a_refused_rollback_shows_its_reason_above_the_versions_table(owner, model, user):
+    with_file(model)  # v2 has a file, v1 has none
+    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
+    services.lifecycle_move(model=model, actor=user, to_stage=Stage.PRODUCTION)
+
+    response = owner.post(f"/models/{model.pk}/versions/1/rollback/", **HTMX)
+
+    assert b"Version 1 has no artifact file" in response.content
+    assert b"hx-swap-oob" not in response.content
+    assert MLModel.objects.get(pk=model.pk).latest_version == 2
+
+
+def test_a_rollback_without_htmx_redirects_back_with_a_message(owner, model, user):
+    services.version_record(model=model, actor=user, data={"accuracy": 0.1})
+
+    response = owner.post(f"/models/{model.pk}/versions/1/rollback/", follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/models/{model.pk}/"
+    assert b"recorded as version 3" in response.content
+
+
+# --- Read-only note -----------------------------------------------------------------------------
+
+
+def test_other_user_is_told_why_the_model_is_read_only(other, model):
+    content = other.get(f"/models/{model.pk}/").content.decode()
+
+    assert "Read-only: owned by owner" in content
+
+
+def test_the_owner_sees_no_read_only_note(owner, model):
+    assert b"Read-only" not in owner.get(f"/models/{model.pk}/").content
+
+
+# --- Out-of-range input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [HTMX, {}], ids=["fragment", "full-page"])
+@pytest.mark.parametrize("a", ["99999999999999999999", "-99999999999999999999", "0"])
+def test_compare_with_a_version_number_beyond_the_database_range_says_no_such_version(owner, model, headers, a):
+    response = owner.get(f"/models/{model.pk}/compare/?a={a}&b=1", **headers)
+
+    assert response.status_code == 200
+    assert f"There is no version {a} of churn-model.".encode() in response.content
+
+
+@pytest.fixture
+def many_models(user):
+    for index in range(25):  # two pages of 20
+        MLModelFactory(owner=user, name=f"crowd-{index:02d}")
+
+
+def test_a_page_past_the_last_redirects_to_the_last_page_and_says_so(owner, many_models):
+    response = owner.get("/models/?search=crowd&page=99")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/models/?search=crowd&page=2"
+    shown = owner.get(response["Location"])
+    assert b"There is no page 99: showing page 2, the last." in shown.content
+    assert shown.context["page"].number == 2
+
+
+def test_a_page_that_is_not_a_number_redirects_to_the_first_page(owner, many_models):
+    response = owner.get("/models/?page=abc&ordering=name")
+
+    assert response["Location"] == "/models/?ordering=name"
+    assert b"is not a page number: showing the first page" in owner.get(response["Location"]).content
+
+
+def test_an_htmx_request_for_a_missing_page_gets_the_corrected_url_pushed(owner, many_models):
+    response = owner.get("/models/?page=99", **HTMX)
+
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == "/models/?page=2"
+    assert b"There is no page 99: showing page 2, the last." in response.content
+    assert response.context["page"].number == 2
+
+
+def test_a_page_in_range_is_not_redirected(owner, many_models):
+    response = owner.get("/models/?page=2")
+
+    assert response.status_code == 200
+    assert "HX-Push-Url" not in response
+    assert b"There is no page" not in response.content
+
+
+def test_favicon_ico_sends_browsers_to_the_svg_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/static/favicon.svg"
+    assert client.get(response["Location"]).status_code == 200

@@ -59,6 +59,8 @@ PUBLIC_ROUTES = {
     # Static files: whitenoise serves them outside the urlconf today; should django.conf.urls.static's
     # static() pattern ever be added (it is unnamed), its files are public assets.
     "^static/(?P<path>.*)$": "public assets (css, js)",
+    # Browsers fetch /favicon.ico on their own, signed in or not: it redirects to the public static icon.
+    "favicon": "redirects to the static favicon.svg, a public asset",
     # Any unknown path under /api/ answers a JSON 404 (registry.api.errors.api_not_found): it serves
     # nothing, whoever asks.
     "^api/": "the JSON 404 catch-all under /api/",

@@ -46,11 +46,19 @@
     if (input) input.value = ordering;
   });
 
-  // A failed htmx request (network error, 5xx) gets a visible message instead of silence.
+  // The reason an error page gives (403.html, 404.html, 500.html: [data-error-reason]), if the answer is one.
+  function errorReason(xhr) {
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (type.indexOf("text/html") !== 0 || !xhr.responseText) return "";
+    var node = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector("[data-error-reason]");
+    return node ? node.textContent.trim() : "";
+  }
+
+  // A failed htmx request (network error, 4xx, 5xx) gets a visible message instead of silence.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
-    var text = status === 413 ? "The file is larger than the upload limit." :
-      status === 403 ? "You are not allowed to do that." : "Something went wrong (" + status + "). Please try again.";
+    var text = status === 413 ? "The file is larger than the upload limit." : errorReason(event.detail.xhr) ||
+      (status === 403 ? "You are not allowed to do that." : "Something went wrong (" + status + "). Please try again.");
     var target = event.detail.target;
     if (target) {
       var note = document.createElement("p");
