@@ -32,13 +32,20 @@ class MLModelForm(forms.Form):
     )
     hyperparameters = JSONObjectFormField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 4}))
 
+    def __init__(self, data=None, *, user, linked_experiment_id: int | None = None, **kwargs):
+        super().__init__(data, **kwargs)
+        # The experiments ``user`` may link a model to (the services check it again), and the one
+        # the model is already linked to, which may stay.
+        linkable = Experiment.objects.editable_by(user) | Experiment.objects.filter(pk=linked_experiment_id)
+        self.fields["experiment"].queryset = linkable.order_by("name")
+
     @classmethod
-    def for_model(cls, model: MLModel, data=None) -> "MLModelForm":
+    def for_model(cls, model: MLModel, data=None, *, user) -> "MLModelForm":
         initial = {field: getattr(model, field) for field in ("name", "description", "framework", "task_type")}
         initial.update({field: getattr(model, field) for field in METRIC_FIELDS})
         initial["experiment"] = model.experiment_id
         initial["hyperparameters"] = model.hyperparameters
-        return cls(data, initial=initial)
+        return cls(data, initial=initial, user=user, linked_experiment_id=model.experiment_id)
 
     def service_data(self) -> dict:
         data = dict(self.cleaned_data)

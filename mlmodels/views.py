@@ -279,7 +279,7 @@ def model_upload(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def model_create(request):
-    form = MLModelForm(request.POST or None)
+    form = MLModelForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             model = services.model_create(owner=request.user, **form.service_data())
@@ -297,7 +297,7 @@ def model_create(request):
 @require_http_methods(["GET", "POST"])
 def model_edit(request, pk: int):
     model = _editable_model(request, pk)
-    form = MLModelForm.for_model(model, request.POST or None)
+    form = MLModelForm.for_model(model, request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
         if "hyperparameters" in changed and changed["hyperparameters"] is None:

@@ -37,14 +37,18 @@ def test_a_model_cannot_be_moved_or_versioned_into_another_users_experiment(clie
 
 
 @pytest.mark.django_db
-def test_the_page_form_refuses_another_users_experiment(owner_client, other_user):
-    theirs = ExperimentFactory(owner=other_user)
+def test_the_page_form_offers_and_accepts_only_the_users_own_experiments(owner_client, user, other_user):
+    mine = ExperimentFactory(owner=user, name="my-sweep")
+    theirs = ExperimentFactory(owner=other_user, name="their-sweep")
 
+    form = owner_client.get("/models/new/").content.decode()
     response = owner_client.post(
         "/models/new/", {"name": "p", "framework": "other", "task_type": "other", "experiment": theirs.pk}
     )
 
-    assert response.status_code == 200
+    assert "my-sweep" in form and "their-sweep" not in form
+    assert mine.pk and response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
     assert not theirs.models.exists()
 
 
