@@ -3,13 +3,15 @@
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import services
@@ -55,16 +57,24 @@ class RefreshSerializer(TokenRefreshSerializer):
 
     def validate(self, attrs):
         # SimpleJWT looks the user up with .get(): a deleted user's token would be a 500, not a 401.
-        user_id = self._user_id(attrs["refresh"])
-        if user_id is not None and not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
-            raise AuthenticationFailed("No active account found for the given token.", "no_active_account")
+        payload = self._payload(attrs["refresh"])
+        user_id = payload.get("user_id")
+        if user_id is not None:
+            user = get_user_model().objects.filter(pk=user_id, is_active=True).only("password").first()
+            if user is None:
+                raise AuthenticationFailed("No active account found for the given token.", "no_active_account")
+            # Issued under an earlier password (changed in a way that did not blacklist it, or a token
+            # from before tokens carried the claim): its access tokens would be refused anyway.
+            claim = payload.get(jwt_settings.REVOKE_TOKEN_CLAIM)
+            if jwt_settings.CHECK_REVOKE_TOKEN and claim != get_md5_hash_password(user.password):
+                raise AuthenticationFailed("The user's password has been changed; log in again.", "password_changed")
         return super().validate(attrs)
 
-    def _user_id(self, raw: str):
+    def _payload(self, raw: str) -> dict:
         try:
-            return RefreshToken(raw).payload.get("user_id")
+            return RefreshToken(raw).payload
         except TokenError:
-            return None
+            return {}
 
 
 class LogoutSerializer(StrictSerializer):
@@ -86,7 +96,12 @@ class RegisterView(GenericAPIView):
     serializer_class = RegisterSerializer
 
     @extend_schema(
-        responses={201: UserSerializer, 400: OpenApiResponse(description="Field errors"), 403: ErrorSerializer},
+        responses={
+            201: UserSerializer,
+            400: OpenApiResponse(description="Field errors"),
+            403: ErrorSerializer,
+            429: OpenApiResponse(ErrorSerializer, description="Too many attempts from this client address"),
+        },
         examples=[
             OpenApiExample(
                 "New account",
@@ -116,7 +131,15 @@ class LoginView(GenericAPIView):
         return 'Bearer realm="api"'
 
     @extend_schema(
-        responses={200: TokenPairSerializer, 401: ErrorSerializer},
+        responses={
+            200: TokenPairSerializer,
+            401: ErrorSerializer,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many attempts from this client address, or sign-in locked out after repeated "
+                "failures for this username or address (Retry-After says when to try again)",
+            ),
+        },
         examples=[
             OpenApiExample(
                 "By username", value={"username": "ada", "password": "a long passphrase"}, request_only=True
@@ -130,9 +153,12 @@ class LoginView(GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user = services.user_authenticate(
-            request=request, login=data.get("username") or data["email"], password=data["password"]
-        )
+        try:
+            user = services.user_authenticate(
+                request=request, login=data.get("username") or data["email"], password=data["password"]
+            )
+        except services.SignInLockedOut as locked:
+            raise Throttled(wait=locked.retry_after, detail=str(locked)) from None
         if user is None:
             raise AuthenticationFailed("No active account found with the given credentials.")
         refresh = RefreshToken.for_user(user)

@@ -27,3 +27,23 @@ class User(FieldedConstraintsMixin, AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+class ThrottleCacheEntry(models.Model):
+    """The table of the ``throttle`` cache when there is no Redis (settings.CACHES, DatabaseCache).
+
+    The columns are those of ``manage.py createcachetable``; declaring them here means ``migrate``
+    creates the table (no extra command on any deployment, with or without Redis) and test databases
+    empty it between tests like any other table. Only the cache backend reads and writes it.
+    """
+
+    cache_key = models.CharField(max_length=255, primary_key=True)
+    value = models.TextField()
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "accounts_throttle_cache"
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return self.cache_key

@@ -1,14 +1,40 @@
 """Sign-in pages: login, logout, register, password change (Django's auth views where they fit)."""
 
+import math
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import RegisterForm
+from registry.api.throttles import AuthRateThrottle
+
+
+def _over_auth_rate(request) -> AuthRateThrottle | None:
+    """The throttle that refuses this POST (the API's per-address ``auth`` budget), or None."""
+    throttle = AuthRateThrottle()
+    return None if throttle.allow_request(request, None) else throttle
+
+
+def _too_many_attempts(throttle: AuthRateThrottle) -> str:
+    return f"Too many attempts from your address. Try again in {_wait(throttle)} seconds."
+
+
+def _wait(throttle: AuthRateThrottle) -> int:
+    return max(1, math.ceil(throttle.wait()))
+
+
+def _refused(response, throttle: AuthRateThrottle):
+    response["Retry-After"] = str(_wait(throttle))
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -16,6 +42,10 @@ def register(request):
     if not settings.REGISTRATION_OPEN:
         return render(request, "accounts/register_closed.html", status=403)
     form = RegisterForm(request.POST or None)
+    if request.method == "POST" and (throttle := _over_auth_rate(request)):
+        # It would tell whether an email address has an account: limited per address, like the API.
+        form.add_error(None, _too_many_attempts(throttle))
+        return _refused(render(request, "accounts/register.html", {"form": form}, status=429), throttle)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_register(**form.cleaned_data)
@@ -29,3 +59,36 @@ def register(request):
             messages.success(request, f"Welcome, {user.username}! Your account is ready.")
             return redirect("dashboard")
     return render(request, "accounts/register.html", {"form": form})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change; then nothing issued under the old password works but this session."""
+
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("password-changed")
+
+    def post(self, request, *args, **kwargs):
+        # The form checks the old password: a stolen session must not be a way to guess it.
+        if throttle := _over_auth_rate(request):
+            form = self.get_form()
+            form.add_error(None, _too_many_attempts(throttle))
+            return _refused(self.render_to_response(self.get_context_data(form=form), status=429), throttle)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)  # saves the password, keeps this session (with a new key)
+        services.user_password_changed(user=form.user, keep_session_key=self.request.session.session_key)
+        return response
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE), status 429 with Retry-After: the login page
+    with the reason for people, ``{"detail": ...}`` for API clients."""
+    message = services.lockout_message()
+    if request.path.startswith("/api/v1/") or not request.accepts("text/html"):
+        response = JsonResponse({"detail": message}, status=429)
+    else:
+        context = {"form": AuthenticationForm(request), "lockout": message, "next": request.GET.get("next", "")}
+        response = render(request, "accounts/login.html", context, status=429)
+    response["Retry-After"] = str(services.lockout_seconds())
+    return response

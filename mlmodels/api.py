@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404, HttpResponseRedirect
@@ -473,7 +474,7 @@ class PresignedUrlView(GenericAPIView):
         expires_in = settings.PRESIGNED_URL_SECONDS
         url = artifact_presigned_url(path, expires_in=expires_in)
         if url is None:
-            token = signed_download_token(path)
+            token = signed_download_token(path, user_id=request.user.pk)
             url = request.build_absolute_uri(reverse("api:files-signed-download", args=[token]))
         return Response({"url": url, "expires_in": expires_in})
 
@@ -492,11 +493,14 @@ class SignedDownloadView(GenericAPIView):
     )
     def get(self, request, token: str):
         try:
-            key = key_from_download_token(token, max_age=settings.PRESIGNED_URL_SECONDS)
+            key, user_id = key_from_download_token(token, max_age=settings.PRESIGNED_URL_SECONDS)
         except signing.SignatureExpired:
             raise DRFPermissionDenied("This download link has expired.") from None
         except signing.BadSignature:
             raise DRFPermissionDenied("This download link is not valid.") from None
-        # The signature stands in for the sign-in; the file must still belong to a model.
+        # The signature stands in for the sign-in of the user it was issued to, while they are active.
+        if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+            raise DRFPermissionDenied("This download link was issued to an account that is no longer active.")
+        # The file must still belong to a model.
         record = _artifact(key)
         return _file_response(key, size=record.size)

@@ -238,11 +238,16 @@ def artifact_presigned_url(key: str, *, expires_in: int) -> str | None:
 _DOWNLOAD_SALT = "mlmodels.artifact-download"
 
 
-def signed_download_token(key: str) -> str:
-    """A tamper-proof token naming ``key``; it carries its signing time, checked on use."""
-    return signing.dumps(key, salt=_DOWNLOAD_SALT, compress=True)
+def signed_download_token(key: str, *, user_id: int) -> str:
+    """A tamper-proof token naming ``key`` and the user it was issued to (the link dies with their
+    account); it carries its signing time, checked on use."""
+    return signing.dumps({"key": key, "user": user_id}, salt=_DOWNLOAD_SALT, compress=True)
 
 
-def key_from_download_token(token: str, *, max_age: int) -> str:
-    """The key a token names; raises ``signing.BadSignature`` (or its ``SignatureExpired``)."""
-    return signing.loads(token, salt=_DOWNLOAD_SALT, max_age=max_age)
+def key_from_download_token(token: str, *, max_age: int) -> tuple[str, int]:
+    """The key a token names and the id of the user it was issued to; raises ``signing.BadSignature``
+    (or its ``SignatureExpired``), also for a token that names no user."""
+    payload = signing.loads(token, salt=_DOWNLOAD_SALT, max_age=max_age)
+    if not (isinstance(payload, dict) and isinstance(payload.get("key"), str) and isinstance(payload.get("user"), int)):
+        raise signing.BadSignature("The token names no file and user.")
+    return payload["key"], payload["user"]

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Lockouts after repeated failed sign-ins, at every door that checks a password (see Accounts below).
+    "axes",
     "accounts",
     "experiments",
     "mlmodels",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a lockout flagged during sign-in into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "registry.urls"
@@ -138,6 +142,19 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The counters of the sign-in and registration doors (registry.api.throttles.AuthRateThrottle) live where
+# every server process sees them, never in one process's memory: Redis when it is set, otherwise a
+# database table that `migrate` creates (accounts.models.ThrottleCacheEntry), with atomic increments.
+CACHES["throttle"] = (
+    {**CACHES["default"]}
+    if REDIS_URL
+    else {
+        "BACKEND": "registry.api.throttles.CounterDatabaseCache",
+        "LOCATION": "accounts_throttle_cache",
+        # One entry per client address and window; past this many, expired entries are culled first.
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+)
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # List counts cached until the next write (registry/counts.py): only with a cache every server
 # process shares, or one process would not see another's writes.
@@ -234,13 +251,39 @@ PASSWORD_HASHERS = [
     "accounts.hashers.ConfiguredBCryptSHA256PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10, minimum=8, maximum=128)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 REGISTRATION_OPEN = env_bool("REGISTRATION_OPEN", True)
+# django-axes watches every authenticate() call (the login pages, the admin's, the browsable API's and
+# the API's login): AxesStandaloneBackend refuses a locked-out sign-in before ModelBackend checks the
+# password. Failures are counted in the database (axes' default handler): shared by every server
+# process with or without Redis, and still counted while Redis is away. A username is locked after
+# AXES_FAILURE_LIMIT failures from anywhere; so is a client address after as many failures at any
+# usernames. Attempts refused during a lockout are not counted, so a locked address cannot go on to
+# lock other accounts, and a lock ends AXES_COOLOFF_MINUTES after its last counted failure (or at once
+# with `manage.py axes_reset_username NAME`, or by deleting the attempt in the admin's Axes pages).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The client address as the throttles read it (X-Forwarded-For trusted from NUM_PROXIES proxies only).
+AXES_CLIENT_IP_CALLABLE = "registry.api.throttles.client_address"
+# The lockout answer: the login page with the reason (JSON for the API), status 429.
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# Only failures are kept: no row per successful sign-in (personal data nobody prunes).
+AXES_DISABLE_ACCESS_LOG = True
 ACCESS_TOKEN_MINUTES = env_int("ACCESS_TOKEN_MINUTES", 30, minimum=1)
 REFRESH_TOKEN_DAYS = env_int("REFRESH_TOKEN_DAYS", 7, minimum=1)
 LOGIN_URL = "/accounts/login/"
@@ -289,6 +332,9 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a digest of the password hash they were issued under: once the password changes
+    # (any way: the pages, the admin, manage.py changepassword), its access tokens stop working at once.
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model Registry API",

@@ -264,7 +264,7 @@ def seeded(db, user, other_user, _keep_test_connection_open, monkeypatch):
             "id": model.pk,
             "number": version.version_number,
             "path": version.file,
-            "token": signed_download_token(version.file),
+            "token": signed_download_token(version.file, user_id=user.pk),
         },
         "experiment_id": experiment.pk,
     }
