@@ -7,6 +7,8 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
 from rest_framework.settings import api_settings
 
+from registry.validators import MAX_JSON_BYTES, MAX_JSON_DEPTH
+
 # Sent by the browsable API's HTML forms alongside the data.
 FORM_HOUSEKEEPING = {"csrfmiddlewaretoken"}
 
@@ -31,9 +33,19 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class JSONObjectField(serializers.JSONField):
-    """A JSON object (a mapping of names to values); lists, strings and numbers are refused."""
+    """A JSON object (a mapping of names to values); lists, strings and numbers are refused. Its
+    limits (registry.validators.validate_json_document, run by the services) are in its help text,
+    and so in the schema."""
 
     default_error_messages = {"not_object": "Must be a JSON object (a mapping of names to values)."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            f"A JSON object, at most {MAX_JSON_DEPTH} levels deep and {MAX_JSON_BYTES // 1024} KB once encoded, "
+            "in valid Unicode text.",
+        )
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)

@@ -315,3 +315,4 @@ def test_the_schema_documents_the_text_limits(client):
     write = schema["components"]["schemas"]["MLModelWriteRequest"]["properties"]
 
     assert write["description"]["maxLength"] == MAX_TEXT_LENGTH
+    assert "20 levels deep and 64 KB" in write["hyperparameters"]["description"]
