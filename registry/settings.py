@@ -144,12 +144,13 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The counters of the sign-in and registration doors (registry.api.throttles.AuthRateThrottle) live where
 # every server process sees them, never in one process's memory: Redis when it is set, otherwise a
-# database table that `migrate` creates (accounts.models.ThrottleCacheEntry), with atomic increments.
+# database table that `migrate` creates (accounts.models.ThrottleCacheEntry, accounts.cache), with
+# atomic increments.
 CACHES["throttle"] = (
     {**CACHES["default"]}
     if REDIS_URL
     else {
-        "BACKEND": "registry.api.throttles.CounterDatabaseCache",
+        "BACKEND": "accounts.cache.CounterDatabaseCache",
         "LOCATION": "accounts_throttle_cache",
         # One entry per client address and window; past this many, expired entries are culled first.
         "OPTIONS": {"MAX_ENTRIES": 10_000},

@@ -220,5 +220,5 @@ def caches_with(**variables: str) -> dict:
 
 
 def test_the_throttle_cache_is_the_database_without_redis_and_redis_with_it():
-    assert caches_with()["throttle"] == "registry.api.throttles.CounterDatabaseCache"
+    assert caches_with()["throttle"] == "accounts.cache.CounterDatabaseCache"
     assert caches_with(REDIS_URL="redis://127.0.0.1:6399/0")["throttle"] == "django_redis.cache.RedisCache"

@@ -1,10 +1,4 @@
-import base64
-import pickle
-
 from django.core.cache import caches
-from django.core.cache.backends.db import DatabaseCache
-from django.db import connections, router, transaction
-from django.utils import timezone
 from django.utils.connection import ConnectionProxy
 from rest_framework import throttling
 
@@ -16,38 +10,6 @@ def client_address(request) -> str:
     DRF's rule, for Django's requests as well (django-axes reads it through AXES_CLIENT_IP_CALLABLE).
     """
     return throttling.BaseThrottle().get_ident(request)
-
-
-class CounterDatabaseCache(DatabaseCache):
-    """Django's database cache with an atomic ``incr`` that keeps the entry's expiry.
-
-    The base class reads the value and writes it back in two statements, so two processes counting at
-    once could both write n + 1, and its write resets the expiry to the default timeout. Here the read
-    and the write happen in one transaction holding the row (SELECT ... FOR UPDATE where the database
-    has it; SQLite's transactions take the write lock as they begin, see DATABASES).
-    """
-
-    def incr(self, key, delta=1, version=None):
-        key = self.make_and_validate_key(key, version=version)
-        db = router.db_for_write(self.cache_model_class)
-        connection = connections[db]
-        quote_name = connection.ops.quote_name
-        table, cache_key, value, expires = (quote_name(name) for name in (self._table, "cache_key", "value", "expires"))
-        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        # Only the quoted table and column names of this cache are interpolated; values are parameters.
-        select = f"SELECT {value} FROM {table} WHERE {cache_key} = %s AND {expires} > %s{lock}"  # noqa: S608
-        update = f"UPDATE {table} SET {value} = %s WHERE {cache_key} = %s"  # noqa: S608
-        now = timezone.now().replace(microsecond=0, tzinfo=None)
-        with transaction.atomic(using=db), connection.cursor() as cursor:
-            cursor.execute(select, [key, connection.ops.adapt_datetimefield_value(now)])
-            row = cursor.fetchone()
-            if row is None:
-                raise ValueError(f"Key '{key}' not found")
-            # The cache's own pickles (Django's DatabaseCache format), never a client's data.
-            count = pickle.loads(base64.b64decode(connection.ops.process_clob(row[0]).encode())) + delta  # noqa: S301
-            encoded = base64.b64encode(pickle.dumps(count, self.pickle_protocol)).decode("latin1")
-            cursor.execute(update, [encoded, key])
-        return count
 
 
 class FixedWindowRateThrottle(throttling.SimpleRateThrottle):
