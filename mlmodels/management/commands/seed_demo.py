@@ -128,13 +128,15 @@ class Command(BaseCommand):
         if MLModel.objects.filter(owner=owner, name=name).exists():
             return False
         suffix = FILE_SUFFIX[framework]
+        # A model links only to its owner's experiments (the services refuse anyone else's).
+        own_experiments = [experiment for experiment in experiments if experiment.owner_id == owner.pk]
         model = services.model_create(
             owner=owner,
             name=name,
             description=f"{TaskType(task).label} model for {subject}, trained with {Framework(framework).label}.",
             framework=framework,
             task_type=task,
-            experiment=experiments[index % len(experiments)],
+            experiment=own_experiments[index % len(own_experiments)] if own_experiments else None,
             hyperparameters={"learning_rate": round(rng.choice([0.1, 0.05, 0.01]), 3), "max_depth": rng.randint(3, 10)},
             file=_artifact(name, 1, rng, suffix),
             **_metrics(rng, base),
