@@ -31,7 +31,10 @@ run: seed
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The import contracts first (pyproject.toml: the shared layer imports no app, apps import only the
+# apps they build on), then the suite.
 test: $(VENV)/.dev-installed
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Only the browser tests, failing (not skipping) without Chromium: `apt-get install -y chromium`.
@@ -51,6 +54,7 @@ bench: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:

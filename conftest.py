@@ -2,6 +2,7 @@ import importlib.util
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import UserFactory
+from registry.events import subscribe, unsubscribe
 
 # What each service marker needs, and how to tell it is really there.
 SERVICE_PRESENT = {
@@ -83,7 +85,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
-    # bcrypt at the production 12 rounds costs ~0.25 s a hash; the tests of the hasher set it back.
+    # bcrypt at the production 12 rounds is slow by design; the tests of the hasher set it back.
     settings.BCRYPT_ROUNDS = 4
 
 
@@ -99,6 +101,30 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def captured_events(django_capture_on_commit_callbacks):
+    """``with captured_events() as events:`` the domain events published inside, delivered (to every
+    subscriber) as if the test's transaction committed at the end of the block; ``captured_events(
+    "model.created", ...)`` keeps only those types. A change rolled back inside the block (a savepoint
+    of the test's transaction) delivers nothing, as a real rollback would."""
+
+    @contextmanager
+    def capture(*types: str):
+        events: list = []
+
+        def collect(event) -> None:
+            events.append(event)
+
+        subscribe(collect, types=types or None)
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                yield events
+        finally:
+            unsubscribe(collect)
+
+    return capture
 
 
 @pytest.fixture
@@ -120,6 +146,18 @@ def client_for():
 
 
 @pytest.fixture
+def owner_api(client_for, user) -> APIClient:
+    """An API client with a JWT access token of ``user``."""
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(client_for, other_user) -> APIClient:
+    """An API client with a JWT access token of ``other_user``."""
+    return client_for(other_user)
+
+
+@pytest.fixture
 def owner_client(user) -> Client:
     """A browser-like test client signed in (session) as ``user``."""
     client = Client()
@@ -132,6 +170,14 @@ def other_client(other_user) -> Client:
     """A browser-like test client signed in (session) as ``other_user``."""
     client = Client()
     client.force_login(other_user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(superuser) -> Client:
+    """A browser-like test client signed in (session) as ``superuser``: the admin's pages."""
+    client = Client()
+    client.force_login(superuser)
     return client
 
 

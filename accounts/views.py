@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import services
 from accounts.forms import RegisterForm
 from registry.api.throttles import AuthRateThrottle
+from registry.forms import add_service_errors
 
 
 def _over_auth_rate(request) -> AuthRateThrottle | None:
@@ -50,8 +51,7 @@ def register(request):
         try:
             user = services.user_register(**form.cleaned_data)
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, error)
         except PermissionDenied as error:
             form.add_error(None, str(error))
         else:

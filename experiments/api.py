@@ -1,7 +1,7 @@
 """/api/v1/experiments/: thin views over experiments.services and experiments.selectors."""
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -64,7 +64,11 @@ class ExperimentWriteSerializer(StrictSerializer):
     partial_update=extend_schema(summary="Change some of an experiment's fields", request=ExperimentWriteSerializer),
     destroy=extend_schema(summary="Delete an experiment (its models stay, unlinked)"),
 )
-class ExperimentViewSet(viewsets.ModelViewSet):
+class ExperimentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = ExperimentSerializer
     permission_classes = [IsAuthenticated, IsOwnerOrSuperuserToChange]
     filterset_class = ExperimentFilterSet
@@ -76,27 +80,31 @@ class ExperimentViewSet(viewsets.ModelViewSet):
             return Experiment.objects.none()
         return selectors.experiment_list(user=self.request.user)
 
-    def _validated(self, request, *, partial: bool) -> dict:
+    def _write(self, request, *, partial: bool) -> dict:
         serializer = ExperimentWriteSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def _fresh(self, experiment) -> dict:
+    def _represent(self, experiment: Experiment) -> dict:
+        """The experiment as a read shows it: read again through the selector, for its model ids."""
         return ExperimentSerializer(self.get_queryset().get(pk=experiment.pk)).data
 
     def create(self, request):
-        experiment = services.experiment_create(owner=request.user, **self._validated(request, partial=False))
-        return Response(self._fresh(experiment), status=status.HTTP_201_CREATED)
+        data = self._write(request, partial=False)
+        experiment = services.experiment_create(owner=request.user, **data)
+        return Response(self._represent(experiment), status=status.HTTP_201_CREATED)
 
-    def update(self, request, pk=None, partial=False):
-        experiment = self.get_object()
-        services.experiment_update(
-            experiment=experiment, actor=request.user, data=self._validated(request, partial=partial)
-        )
-        return Response(self._fresh(experiment))
+    def update(self, request, pk=None):
+        return self._update(request, partial=False)
 
     def partial_update(self, request, pk=None):
-        return self.update(request, pk, partial=True)
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial: bool):
+        experiment = self.get_object()
+        data = self._write(request, partial=partial)
+        services.experiment_update(experiment=experiment, actor=request.user, data=data)
+        return Response(self._represent(experiment))
 
     def destroy(self, request, pk=None):
         services.experiment_delete(experiment=self.get_object(), actor=request.user)

@@ -1,4 +1,8 @@
-"""The one write path for experiments (called by the API, the pages and the admin)."""
+"""The one write path for experiments (called by the API, the pages and the admin).
+
+Each change publishes its event (``experiments.events``) once it commits; a refused or rolled-back
+change publishes none.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from experiments.events import experiment_created, experiment_deleted, experiment_updated
 from experiments.models import Experiment
+from registry.events import publish
 from registry.integrity import integrity_as_validation
 from registry.validators import normalize_name
 
@@ -41,6 +47,7 @@ def experiment_create(
     experiment.full_clean()
     with integrity_as_validation(experiment), transaction.atomic():
         experiment.save()
+    publish(experiment_created(experiment, actor=actor))
     return experiment
 
 
@@ -55,11 +62,15 @@ def experiment_update(*, experiment: Experiment, actor, data: dict[str, Any]) ->
     experiment.full_clean(exclude=untouched)
     with integrity_as_validation(experiment), transaction.atomic():
         experiment.save()
+    if data:
+        publish(experiment_updated(experiment, actor=actor, fields=data))
     return experiment
 
 
 def experiment_delete(*, experiment: Experiment, actor) -> None:
     """Delete an experiment; the models and versions it produced stay, their link set to NULL."""
     _ensure_can_change(experiment, actor)
+    event = experiment_deleted(experiment, actor=actor)
     with transaction.atomic():
         experiment.delete()
+    publish(event)

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +16,7 @@ from experiments.forms import ExperimentForm
 from experiments.models import Experiment
 from mlmodels.selectors import model_list
 from registry.forms import add_service_errors
+from registry.pages import editable_or_403, is_fragment_request
 
 
 def _experiment_for(request, pk: int) -> Experiment:
@@ -23,10 +24,9 @@ def _experiment_for(request, pk: int) -> Experiment:
 
 
 def _editable(request, pk: int) -> Experiment:
-    experiment = _experiment_for(request, pk)
-    if not experiment.can_change(request.user):
-        raise PermissionDenied("Only the experiment's owner or a superuser can change it.")
-    return experiment
+    return editable_or_403(
+        _experiment_for(request, pk), request.user, "Only the experiment's owner or a superuser can change it."
+    )
 
 
 @login_required
@@ -42,8 +42,8 @@ def experiment_list(request):
         rows = rows.order_by("-created_at", "-id")
     page = Paginator(rows, 20).get_page(request.GET.get("page"))
     context = {"page": page, "query": request.GET, "filter_errors": filterset.errors}
-    fragment = request.htmx and not request.htmx.history_restore_request
-    return render(request, "experiments/_results.html" if fragment else "experiments/list.html", context)
+    template = "experiments/_results.html" if is_fragment_request(request) else "experiments/list.html"
+    return render(request, template, context)
 
 
 @login_required

@@ -21,7 +21,6 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from experiments.models import Experiment
 from mlmodels import selectors, services
 from mlmodels.filters import MLModelFilterSet
 from mlmodels.models import METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
@@ -34,7 +33,8 @@ from mlmodels.storage import (
     signed_download_token,
 )
 from registry.api.permissions import IsOwnerOrSuperuserToChange
-from registry.api.serializers import CachedFieldsMixin, ErrorSerializer, JSONObjectField, StrictSerializer
+from registry.api.rows import RowFormat
+from registry.api.serializers import ErrorSerializer, JSONObjectField, StrictSerializer
 from registry.validators import MAX_DATABASE_ID, MAX_TEXT_LENGTH
 
 # --- serializers --------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def _metric_field() -> serializers.FloatField:
     return serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True, required=False)
 
 
-class MLModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
+class MLModelSerializer(serializers.ModelSerializer):
     file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
     owner_id = serializers.IntegerField(read_only=True)
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -76,13 +76,19 @@ class MLModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The reads of models (list, get) show MLModelSerializer's output from rows of these columns.
+MODEL_ROW = RowFormat(
+    MLModelSerializer.Meta.fields, sources={"file_path": "file"}, datetimes=("created_at", "updated_at")
+)
+
+
 class MLModelWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH)
     framework = serializers.ChoiceField(choices=MLModel._meta.get_field("framework").choices, required=False)
     task_type = serializers.ChoiceField(choices=MLModel._meta.get_field("task_type").choices, required=False)
     experiment_id = serializers.PrimaryKeyRelatedField(
-        source="experiment", queryset=Experiment.objects.all(), allow_null=True, required=False
+        source="experiment", queryset=MLModel.experiment_model().objects.all(), allow_null=True, required=False
     )
     accuracy = _metric_field()
     precision = _metric_field()
@@ -96,7 +102,7 @@ class LifecycleMoveSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
-class ModelVersionSerializer(CachedFieldsMixin, serializers.ModelSerializer):
+class ModelVersionSerializer(serializers.ModelSerializer):
     model_id = serializers.IntegerField(read_only=True)
     file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -122,6 +128,11 @@ class ModelVersionSerializer(CachedFieldsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The reads of versions (list, get) and the new version's response show ModelVersionSerializer's
+# output from rows of these columns.
+VERSION_ROW = RowFormat(ModelVersionSerializer.Meta.fields, sources={"file_path": "file"}, datetimes=("created_at",))
+
+
 class VersionCreateSerializer(StrictSerializer):
     accuracy = _metric_field()
     precision = _metric_field()
@@ -129,7 +140,7 @@ class VersionCreateSerializer(StrictSerializer):
     f1_score = _metric_field()
     hyperparameters = JSONObjectField(required=False)
     experiment_id = serializers.PrimaryKeyRelatedField(
-        source="experiment", queryset=Experiment.objects.all(), allow_null=True, required=False
+        source="experiment", queryset=MLModel.experiment_model().objects.all(), allow_null=True, required=False
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
@@ -138,7 +149,7 @@ class RollbackSerializer(StrictSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
-class LifecycleEventSerializer(CachedFieldsMixin, serializers.ModelSerializer):
+class LifecycleEventSerializer(serializers.ModelSerializer):
     model_id = serializers.IntegerField(read_only=True)
     actor_id = serializers.IntegerField(read_only=True, allow_null=True)
     actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
@@ -202,13 +213,21 @@ class MLModelViewSet(
         return queryset
 
     def list(self, request):
-        queryset = MLModelSerializer.rows(self.filter_queryset(self.get_queryset()))
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(MLModelSerializer.represent_rows(page))
+        rows = selectors.model_rows(self.filter_queryset(self.get_queryset()), columns=MODEL_ROW.columns)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(MODEL_ROW.format_rows(page))
+
+    def retrieve(self, request, pk=None):
+        model = self.get_object()
+        if request.accepted_renderer.format != "json":
+            # The browsable API builds its forms, and their permission checks, from the serializer
+            # and the instance behind the data.
+            return Response(self.get_serializer(model).data)
+        return Response(MODEL_ROW.format_instance(model))
 
     def filter_queryset(self, queryset):
-        # The list's filters, search and ordering apply to the list: building the filter set for a
-        # request about one model cost more than the rest of that request.
+        # The list's filters, search and ordering apply to the list only: a request about one model
+        # has no use for a filter set, which would validate every filter's query parameter.
         if self.action != "list":
             return queryset
         return super().filter_queryset(queryset)
@@ -275,9 +294,9 @@ class MLModelViewSet(
             data = dict(serializer.validated_data)
             note = data.pop("note")
             version = services.version_record(model=model, actor=request.user, data=data, note=note)
-            return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
-        page = self.paginate_queryset(ModelVersionSerializer.rows(selectors.version_list(model=model)))
-        return self.get_paginated_response(ModelVersionSerializer.represent_rows(page))
+            return Response(VERSION_ROW.format_instance(version), status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(selectors.version_rows(model=model, columns=VERSION_ROW.columns))
+        return self.get_paginated_response(VERSION_ROW.format_rows(page))
 
     @extend_schema(summary="Get one version", parameters=[NUMBER], responses=ModelVersionSerializer)
     @action(
@@ -293,7 +312,7 @@ class MLModelViewSet(
             self.get_object()  # 404 naming the model when it is the model that is missing
             raise Http404("This model has no version with that number.")
         # Reading needs no object permission beyond the visibility the selector applied.
-        return Response(ModelVersionSerializer(version).data)
+        return Response(VERSION_ROW.format_instance(version))
 
     @extend_schema(
         summary="Roll back to a version",

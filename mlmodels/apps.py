@@ -6,7 +6,9 @@ class MlmodelsConfig(AppConfig):
     verbose_name = "Models"
 
     def ready(self) -> None:
-        from mlmodels import signals  # noqa: F401  (connects the stored-file clean-up)
-        from registry.counts import connect_signals
+        from mlmodels import signals, subscribers  # noqa: F401  (signals connects the stored-file clean-up)
+        from mlmodels.storage import check_storage
+        from registry.health import register_check
 
-        connect_signals()
+        register_check("storage", check_storage)
+        subscribers.connect()

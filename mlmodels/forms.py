@@ -1,6 +1,5 @@
 from django import forms
 
-from experiments.models import Experiment
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, TaskType
 from registry.forms import JSONObjectFormField
 from registry.validators import MAX_TEXT_LENGTH
@@ -19,24 +18,19 @@ class MLModelForm(forms.Form):
     )
     framework = forms.ChoiceField(choices=Framework.choices, initial=Framework.OTHER)
     task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.OTHER)
-    experiment = forms.ModelChoiceField(queryset=Experiment.objects.order_by("name"), required=False)
-    accuracy = forms.FloatField(
-        required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"})
-    )
-    precision = forms.FloatField(
-        required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"})
-    )
-    recall = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"}))
-    f1_score = forms.FloatField(
-        label="F1 score", required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"})
-    )
+    experiment = forms.ModelChoiceField(queryset=MLModel.experiment_model().objects.none(), required=False)
+    accuracy = _metric_field()
+    precision = _metric_field()
+    recall = _metric_field()
+    f1_score = _metric_field(label="F1 score")
     hyperparameters = JSONObjectFormField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 4}))
 
     def __init__(self, data=None, *, user, linked_experiment_id: int | None = None, **kwargs):
         super().__init__(data, **kwargs)
         # The experiments ``user`` may link a model to (the services check it again), and the one
         # the model is already linked to, which may stay.
-        linkable = Experiment.objects.editable_by(user) | Experiment.objects.filter(pk=linked_experiment_id)
+        experiments = MLModel.experiment_model().objects
+        linkable = experiments.editable_by(user) | experiments.filter(pk=linked_experiment_id)
         self.fields["experiment"].queryset = linkable.order_by("name")
 
     @classmethod

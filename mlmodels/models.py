@@ -92,15 +92,6 @@ class MLModelQuerySet(models.QuerySet):
         """Every signed-in user reads every model; anonymous visitors read none."""
         return self if user.is_authenticated else self.none()
 
-    def editable_by(self, user) -> "MLModelQuerySet":
-        """Models the user may change: their own, or all of them for a superuser."""
-        if user.is_superuser:
-            return self
-        return self.filter(owner=user)
-
-    def in_stage(self, stage: str) -> "MLModelQuerySet":
-        return self.filter(lifecycle=stage)
-
 
 class MLModel(FieldedConstraintsMixin, models.Model):
     CONSTRAINT_ERROR_FIELDS = {"duplicate_name": "name"}
@@ -154,6 +145,12 @@ class MLModel(FieldedConstraintsMixin, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @staticmethod
+    def experiment_model() -> type[models.Model]:
+        """The experiments app's Experiment, which a model may link to: named by the foreign key, so
+        this app never imports the app built on it."""
+        return MLModel._meta.get_field("experiment").related_model
 
     def can_change(self, user) -> bool:
         return user.is_authenticated and (user.is_superuser or self.owner_id == user.pk)

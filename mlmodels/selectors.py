@@ -1,5 +1,6 @@
 """Reads of models, versions and events, scoped to who is asking."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -57,6 +58,17 @@ def version_get(*, user, model_id, number: int) -> ModelVersion | None:
         return None
 
 
+def model_rows(queryset: QuerySet[MLModel], *, columns: Sequence[str]) -> QuerySet[tuple]:
+    """``queryset`` (of ``model_list``, filtered and ordered) as rows of ``columns``: what a page of
+    the API's list shows, without making model instances."""
+    return queryset.values_list(*columns)
+
+
+def version_rows(*, model: MLModel, columns: Sequence[str]) -> QuerySet[tuple]:
+    """``version_list`` as rows of ``columns``."""
+    return version_list(model=model).values_list(*columns)
+
+
 def event_list(*, model: MLModel) -> QuerySet[LifecycleEvent]:
     """The model's audit trail, newest first, with each actor's username (one joined query)."""
     return model.events.select_related("actor").order_by("-created_at", "-id")
@@ -90,8 +102,8 @@ DASHBOARD_COUNTS_KEY = "dashboard:model-counts"
 def dashboard_counts() -> dict[str, list[tuple[str, str, int]]]:
     """Models per lifecycle stage and per framework, as (value, label, count) rows.
 
-    Cached until a model is saved or deleted (see ``mlmodels.signals``); computing it costs two
-    grouped queries over the whole table.
+    Cached until a model is added, deleted, moved or changes framework (see ``mlmodels.subscribers``);
+    computing it costs two grouped queries over the whole table.
     """
 
     def compute():

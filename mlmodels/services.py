@@ -3,6 +3,8 @@
 The API, the pages and the admin all call these functions; none of them changes a model any other
 way. Every function takes keyword arguments only, checks that the actor may make the change, runs in
 one transaction, and raises ``ValidationError`` (bad input, refused move) or ``PermissionDenied``.
+Each publishes its domain events (``mlmodels.events``) once that transaction commits; a refused or
+rolled-back change publishes none.
 
 Version numbers come from ``MLModel.latest_version``, incremented while the model's row is locked
 (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs every transaction with an immediate write lock),
@@ -12,30 +14,22 @@ so concurrent writers queue instead of colliding.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mlmodels import uploads
+from mlmodels.events import lifecycle_changed, model_created, model_deleted, model_updated, version_created
 from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
-from mlmodels.storage import (
-    StoredArtifact,
-    artifact_delete,
-    artifact_delete_quietly,
-    artifact_key,
-    artifact_keys,
-    artifact_modified_at,
-    artifact_move,
-    artifact_store,
-    staging_key,
-)
+from mlmodels.storage import StoredArtifact, artifact_delete, artifact_keys, artifact_modified_at
+from registry.errors import TooLarge
+from registry.events import publish
 from registry.integrity import integrity_as_validation
 from registry.validators import check_free_text, normalize_name
 
@@ -117,29 +111,17 @@ def _set_file(model: MLModel, stored: StoredArtifact) -> None:
     model.file, model.file_size, model.file_sha256 = stored.key, stored.size, stored.sha256
 
 
-class FileTooLarge(ValidationError):
+class FileTooLarge(TooLarge):
     """The artifact is over MAX_UPLOAD_BYTES (the API answers 413, the pages a form error)."""
 
     def __init__(self, size: int):
-        self.detail = f"File too large: {size} bytes; the limit is {settings.MAX_UPLOAD_BYTES} bytes."
-        super().__init__({"file": [self.detail]}, code="too_large")
+        super().__init__(f"File too large: {size} bytes; the limit is {settings.MAX_UPLOAD_BYTES} bytes.", field="file")
 
 
 def _check_size(file: IO[bytes]) -> None:
     size = getattr(file, "size", None)
     if size is not None and size > settings.MAX_UPLOAD_BYTES:
         raise FileTooLarge(size)
-
-
-def _file_name(file: IO[bytes]) -> str:
-    return getattr(file, "name", "") or "artifact"
-
-
-def _store_for_version(model: MLModel, *, version_number: int, file: IO[bytes]) -> StoredArtifact:
-    key = artifact_key(
-        owner_id=model.owner_id, model_id=model.pk, version_number=version_number, file_name=_file_name(file)
-    )
-    return artifact_store(key=key, source=file)
 
 
 def model_create(
@@ -181,20 +163,14 @@ def model_create(
     model.full_clean(exclude=["file", "file_size", "file_sha256"])
     if file is not None:
         _check_size(file)
-    stored = None
-    try:
-        with integrity_as_validation(model), transaction.atomic():
-            model.save()
-            if file is not None:
-                # The new row is invisible to other transactions, so storing inside this one
-                # blocks nobody else on PostgreSQL.
-                stored = _store_for_version(model, version_number=1, file=file)
-                _set_file(model, stored)
-            _save_with_version(model, actor=actor, changed_fields=set(FILE_FIELDS), note=note, new_version=True)
-    except BaseException:
-        if stored is not None:
-            artifact_delete_quietly(stored.key)
-        raise
+    # The file, if any, is stored once the row has its id; it is removed again if the create fails.
+    with integrity_as_validation(model), uploads.new_model_upload(file=file) as upload, transaction.atomic():
+        model.save()
+        if upload is not None:
+            _set_file(model, upload.place(model=model, version_number=1))
+        version = _save_with_version(model, actor=actor, changed_fields=set(FILE_FIELDS), note=note, new_version=True)
+    publish(model_created(model, actor=actor))
+    publish(version_created(version, actor=actor))
     return model
 
 
@@ -216,9 +192,13 @@ def model_update(
     if "name" in data:
         data["name"] = normalize_name(data["name"])
     if file is None:
-        _apply(model=model, actor=actor, data=data, note=note, always_version=False)
-        return model
-    _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")
+        version = _apply(model=model, actor=actor, data=data, note=note, always_version=False)
+    else:
+        version = _apply_with_file(model=model, actor=actor, data=data, file=file, note=note or "New artifact file")
+    if data:
+        publish(model_updated(model, actor=actor, fields=data))
+    if version is not None:
+        publish(version_created(version, actor=actor))
     return model
 
 
@@ -231,14 +211,19 @@ def version_record(*, model: MLModel, actor, data: dict[str, Any] | None = None,
     check_free_text(note=note)
     if "experiment" in data:
         _ensure_can_link(data["experiment"], actor, linked_id=model.experiment_id)
-    return _apply(model=model, actor=actor, data=data, note=note, always_version=True)
+    version = _apply(model=model, actor=actor, data=data, note=note, always_version=True)
+    publish(version_created(version, actor=actor))
+    return version
 
 
 def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "") -> ModelVersion:
     """Stream ``file`` to storage and record it as the model's new version."""
     _ensure_can_change(model, actor)
     check_free_text(note=note)
-    return _apply_with_file(model=model, actor=actor, data={}, file=file, note=note or "New artifact file")
+    version = _apply_with_file(model=model, actor=actor, data={}, file=file, note=note or "New artifact file")
+    # Its version has committed by now (in a caller's transaction, the event still waits for that one).
+    publish(version_created(version, actor=actor))
+    return version
 
 
 def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> ModelVersion | None:
@@ -257,90 +242,20 @@ def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_ver
 
 
 def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[bytes], note: str) -> ModelVersion:
-    """Store the file, then record it as the next version (returned).
+    """Store the file, then record it with ``data`` as the next version (returned).
 
-    The file is stored before the row lock is taken: holding that lock through a long upload would
-    stall every other writer of the model. Where the uploads of a model can be queued (PostgreSQL's
-    advisory locks, ``_upload_turn``), the file goes straight to ``v{n}/`` for the number the next
-    version will most likely get. Otherwise, it goes to a staging key of its own (two uploads racing
-    for one key could overwrite each other on S3, which has no atomic create). Under the row lock,
-    once the version number is certain, a file that is not where that number says moves there
-    inside the storage: a staged one, or one whose number a metrics-only version took meanwhile.
-    A move costs a server-side copy on S3, as long as the upload itself for a large file.
+    Where the file waits while the version is recorded, and how it gets to the key of that
+    version, is ``mlmodels.uploads``'s part; the number is decided here, under the row lock.
     """
     _check_size(file)
-    file_name = _file_name(file)
-    with _upload_turn(model.pk) as queued:
-        if queued:
-            next_number = MLModel.objects.filter(pk=model.pk).values_list("latest_version", flat=True).first()
-            key = artifact_key(
-                owner_id=model.owner_id, model_id=model.pk, version_number=(next_number or 0) + 1, file_name=file_name
-            )
-        else:
-            key = staging_key(owner_id=model.owner_id, model_id=model.pk, file_name=file_name)
-        staged = artifact_store(key=key, source=file)
-        return _record_stored_file(model=model, actor=actor, data=data, staged=staged, note=note, file_name=file_name)
-
-
-# The first key of PostgreSQL's two-key advisory locks taken for a model's uploads (the second is the
-# model's id): an arbitrary constant, so other users of advisory locks in the database do not collide.
-UPLOAD_LOCK_NAMESPACE = 0x6D6C7570  # "mlup"
-
-
-@contextmanager
-def _upload_turn(model_id: int) -> Iterator[bool]:
-    """Queue the uploads of one model behind each other; yields whether they are queued.
-
-    Only uploads write to ``v{n}/`` keys, so while one holds its turn no other writer can touch the
-    key it writes. A session-level advisory lock on PostgreSQL, released however the upload ends (or
-    with the connection, if the process dies), after its version has committed. So not inside a
-    caller's transaction (the admin's): the version would commit after the turn had passed to the
-    next upload, which would then aim at the same number. There, and on other databases, nothing is
-    queued and uploads are staged.
-    """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield False
-        return
-    keys = [UPLOAD_LOCK_NAMESPACE, model_id & 0x7FFFFFFF]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", keys)
-    try:
-        yield True
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
-        except DatabaseError:
-            # The lock lives as long as the session: end it rather than leave the model's uploads stuck.
-            connection.close()
-
-
-def _record_stored_file(
-    *, model: MLModel, actor, data: dict[str, Any], staged: StoredArtifact, note: str, file_name: str
-) -> ModelVersion:
-    final_key = None
-    try:
-        with transaction.atomic():
-            locked = _lock(model)
-            for field, value in data.items():
-                setattr(locked, field, value)
-            target = artifact_key(
-                owner_id=locked.owner_id,
-                model_id=locked.pk,
-                version_number=locked.latest_version + 1,
-                file_name=file_name,
-            )
-            if staged.key == target:
-                final_key = target
-            else:
-                final_key = artifact_move(source_key=staged.key, target_key=target, size=staged.size)
-            _set_file(locked, StoredArtifact(key=final_key, size=staged.size, sha256=staged.sha256))
-            version = _save_with_version(
-                locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True
-            )
-    except BaseException:
-        artifact_delete_quietly(final_key or staged.key)
-        raise
+    with uploads.next_version_upload(model=model, file=file) as upload, transaction.atomic():
+        locked = _lock(model)
+        for field, value in data.items():
+            setattr(locked, field, value)
+        _set_file(locked, upload.place(model=locked, version_number=locked.latest_version + 1))
+        version = _save_with_version(
+            locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True
+        )
     _refresh_from(model, locked)
     return version
 
@@ -382,6 +297,7 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
             new_version=True,
         )
     _refresh_from(model, locked)
+    publish(version_created(new_version, actor=actor, rolled_back_from=version.version_number))
     return new_version
 
 
@@ -420,6 +336,7 @@ def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -
             model=locked, from_stage=from_stage, to_stage=to_stage, actor=actor, comment=comment.strip()
         )
     _refresh_from(model, locked)
+    publish(lifecycle_changed(model, actor=actor, from_stage=from_stage, to_stage=to_stage, comment=comment.strip()))
     return model
 
 
@@ -427,8 +344,10 @@ def model_delete(*, model: MLModel, actor) -> None:
     """Delete a model with its versions and events; its stored files go once the delete commits
     (see ``mlmodels.signals``), so a rolled-back delete never loses a file."""
     _ensure_can_change(model, actor)
+    event = model_deleted(model, actor=actor)  # before the delete, which takes the instance's id away
     with transaction.atomic():
         model.delete()
+    publish(event)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Signals, for clean-up and cache invalidation only.
+"""Signals, for the clean-up no service sees only (caches follow domain events: ``mlmodels.subscribers``).
 
 Stored files follow their rows out, but only once the delete has committed.
 
@@ -7,14 +7,12 @@ their models, the admin. Hooking the row deletion here covers them all; scheduli
 delete with ``on_commit`` means a delete that rolls back never loses a file.
 """
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from mlmodels.models import MLModel, ModelVersion
-from mlmodels.selectors import DASHBOARD_COUNTS_KEY
 from mlmodels.storage import artifact_delete_quietly
 
 
@@ -35,16 +33,3 @@ def schedule_file_removal(sender, instance, **kwargs) -> None:
     if key:
         model_id = instance.pk if sender is MLModel else instance.model_id
         transaction.on_commit(lambda: _delete_if_unreferenced(model_id, key), robust=True)
-
-
-# What the dashboard counts by; a save that leaves both alone (a new version) leaves its counts right.
-DASHBOARD_FIELDS = frozenset({"lifecycle", "framework"})
-
-
-@receiver(post_save, sender=MLModel)
-@receiver(post_delete, sender=MLModel)
-def forget_dashboard_counts(sender, update_fields=None, **kwargs) -> None:
-    # Stale once a model is added, moved or removed, and committed: forgetting them before the
-    # commit would let a page cache them again from the snapshot before the write.
-    if update_fields is None or DASHBOARD_FIELDS & set(update_fields):
-        transaction.on_commit(lambda: cache.delete(DASHBOARD_COUNTS_KEY), robust=True)

@@ -1,5 +1,12 @@
 """Artifact files in the configured storage (local files by default, S3 in production).
 
+``artifacts()`` picks the implementation of ``ArtifactStore`` for the configured storage
+(``storages["default"]``) by its class: ``S3Artifacts`` over django-storages' S3 backend,
+``LocalArtifacts`` over Django's file system storage. Each has the few operations the registry uses
+(store streamed with its sha256, move, delete, open a stream, presigned URL, list keys, modified
+time, the /health check); the module-level functions below delegate to it. Every failure of the
+storage service becomes ``StorageUnavailable``.
+
 Files are streamed: a reader wrapper computes the sha256 and the size as the storage backend pulls
 the bytes, so no file is ever held whole in memory and no second pass over it is needed.
 """
@@ -13,21 +20,26 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import IO
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core import signing
-from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation, ValidationError
 from django.core.files import File
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils.text import get_valid_filename
+from storages.backends.s3 import S3Storage
+
+from registry.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
 MAX_FILE_NAME_LENGTH = 200
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(ServiceUnavailable):
     """The artifact storage could not be reached or refused the operation; nothing was changed."""
 
 
@@ -42,10 +54,6 @@ def _storage_errors(action: str) -> Iterator[None]:
     except _STORAGE_ERRORS as error:
         logger.warning("Artifact storage failed to %s: %s", action, error)
         raise StorageUnavailable(f"Artifact storage is unavailable ({action} failed); nothing was changed.") from error
-
-
-def artifact_storage() -> Storage:
-    return storages["default"]
 
 
 def clean_file_name(name: str) -> str:
@@ -63,6 +71,11 @@ def clean_file_name(name: str) -> str:
 
 def artifact_key(*, owner_id: int, model_id: int, version_number: int, file_name: str) -> str:
     return f"users/{owner_id}/models/{model_id}/v{version_number}/{clean_file_name(file_name)}"
+
+
+def staging_key(*, owner_id: int, model_id: int, file_name: str) -> str:
+    """A key no other upload can have: where a file waits until its version number is known."""
+    return f"users/{owner_id}/models/{model_id}/uploads/{uuid.uuid4().hex}/{clean_file_name(file_name)}"
 
 
 @dataclass(frozen=True)
@@ -107,69 +120,210 @@ class _HashingReader:
         return self._digest.hexdigest()
 
 
-def artifact_store(*, key: str, source: IO[bytes]) -> StoredArtifact:
-    """Stream ``source`` to storage under ``key`` (or a free variant of it if the key is taken)."""
-    if hasattr(source, "seek"):
-        source.seek(0)
-    reader = _HashingReader(source)
-    with _storage_errors("store the file"):
-        stored_key = artifact_storage().save(key, File(reader, name=key))
-    return StoredArtifact(key=stored_key, size=reader.size, sha256=reader.sha256)
-
-
-def staging_key(*, owner_id: int, model_id: int, file_name: str) -> str:
-    """A key no other upload can have: where a file waits until its version number is known."""
-    return f"users/{owner_id}/models/{model_id}/uploads/{uuid.uuid4().hex}/{clean_file_name(file_name)}"
-
+# What every artifact download says it is, whatever the file's name: bytes to save, not something a
+# browser renders or runs (see mlmodels.api._file_response).
+ARTIFACT_CONTENT_TYPE = "application/octet-stream"
 
 # The largest object S3 copies in one CopyObject call; larger ones need a multipart copy.
 S3_SINGLE_COPY_MAX_BYTES = 5 * 1024**3
 
 
-def artifact_move(*, source_key: str, target_key: str, size: int | None = None) -> str:
-    """Move a stored object to exactly ``target_key`` (replacing anything there) and return it.
+class ArtifactStore:
+    """The operations the registry makes on its artifact storage, over one Django storage backend.
 
-    Inside the storage: a rename for local files, a server-side copy for S3, so the bytes never
-    travel through the app again. One CopyObject call up to S3's 5 GiB limit: boto3's managed copy
-    splits anything over 8 MB into part copies, which took 21 s for 512 MiB where one call took 3 s.
+    What both kinds do the same way (streaming a file in through the backend's ``save``, reading
+    an object's date) is here; the rest is in ``S3Artifacts`` and ``LocalArtifacts``.
     """
-    storage = artifact_storage()
-    bucket = getattr(storage, "bucket", None)
-    with _storage_errors("move the file"):
-        if bucket is not None:
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    def store(self, *, key: str, source: IO[bytes]) -> StoredArtifact:
+        """Stream ``source`` to storage under ``key`` (or a free variant of it if the key is taken)."""
+        if hasattr(source, "seek"):
+            source.seek(0)
+        reader = _HashingReader(source)
+        with _storage_errors("store the file"):
+            stored_key = self.storage.save(key, File(reader, name=key))
+        return StoredArtifact(key=stored_key, size=reader.size, sha256=reader.sha256)
+
+    def move(self, *, source_key: str, target_key: str, size: int | None = None) -> str:
+        """Move a stored object to exactly ``target_key`` (replacing anything there) and return it,
+        inside the storage: the bytes never travel through the app again."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove a stored object; a missing one is not an error (the goal is its absence)."""
+        with _storage_errors("delete the file"):
+            self.storage.delete(key)
+
+    def open_stream(self, key: str) -> IO[bytes]:
+        """A forward-only stream of a stored object, read in chunks as the response is sent."""
+        raise NotImplementedError
+
+    def presigned_url(self, key: str, *, expires_in: int) -> str | None:
+        """A URL the storage itself serves the object at, or None when it serves nothing itself."""
+        return None
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every stored object under ``prefix``."""
+        raise NotImplementedError
+
+    def modified_at(self, key: str) -> datetime:
+        with _storage_errors("read the file's date"):
+            return self.storage.get_modified_time(key)
+
+    def check(self) -> None:
+        """Raise unless the storage answers and takes files (the /health check)."""
+        raise NotImplementedError
+
+
+class S3Artifacts(ArtifactStore):
+    """Artifacts in an S3 bucket, through django-storages' ``S3Storage`` and its boto3 bucket."""
+
+    storage: S3Storage
+
+    def move(self, *, source_key: str, target_key: str, size: int | None = None) -> str:
+        """A server-side copy, then the delete of the source. One CopyObject call up to S3's 5 GiB
+        limit: boto3's managed copy splits anything over 8 MB into part copies, many times slower
+        (README, "Where the speed comes from")."""
+        with _storage_errors("move the file"):
+            bucket = self.storage.bucket
             source = {"Bucket": bucket.name, "Key": source_key}
             if size is not None and size <= S3_SINGLE_COPY_MAX_BYTES:
                 bucket.meta.client.copy_object(CopySource=source, Bucket=bucket.name, Key=target_key)
             else:
                 bucket.meta.client.copy(source, bucket.name, target_key)
             bucket.Object(source_key).delete()
-        else:
-            target = storage.path(target_key)
+        return target_key
+
+    def open_stream(self, key: str) -> IO[bytes]:
+        # Straight from the GET response body: django-storages' file object would first download
+        # the whole object into memory.
+        with _storage_errors("read the file"):
+            return self.storage.bucket.Object(key).get()["Body"]
+
+    def presigned_url(self, key: str, *, expires_in: int) -> str:
+        """A presigned GET URL that downloads the object as an attachment of opaque bytes."""
+        file_name = key.rsplit("/", 1)[-1]
+        with _storage_errors("sign a download URL"):
+            return self.storage.url(
+                key,
+                parameters={
+                    "ResponseContentDisposition": f'attachment; filename="{file_name}"',
+                    "ResponseContentType": ARTIFACT_CONTENT_TYPE,
+                },
+                expire=expires_in,
+            )
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        # One flat listing (a request per 1,000 keys), not a listing per "folder".
+        with _storage_errors("list the files"):
+            pages = self.storage.bucket.meta.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.storage.bucket_name, Prefix=f"{prefix}/"
+            )
+            for page in pages:
+                for entry in page.get("Contents", ()):
+                    if not entry["Key"].endswith("/"):  # a folder marker some tools write
+                        yield entry["Key"]
+
+    def check(self) -> None:
+        with _storage_errors("reach the bucket"):
+            self.storage.bucket.meta.client.head_bucket(Bucket=self.storage.bucket_name)
+
+
+class LocalArtifacts(ArtifactStore):
+    """Artifacts as files under the storage's folder (``MEDIA_ROOT``), through Django's
+    ``FileSystemStorage``. No folder is left empty by a delete or a move."""
+
+    storage: FileSystemStorage
+
+    def move(self, *, source_key: str, target_key: str, size: int | None = None) -> str:
+        """A rename."""
+        with _storage_errors("move the file"):
+            target = self.storage.path(target_key)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(storage.path(source_key), target)
-            _remove_empty_folders(storage, source_key)
-    return target_key
+            os.replace(self.storage.path(source_key), target)
+            self._remove_empty_folders(source_key)
+        return target_key
+
+    def delete(self, key: str) -> None:
+        super().delete(key)
+        self._remove_empty_folders(key)
+
+    def _remove_empty_folders(self, key: str) -> None:
+        """The folders a removed or moved file leaves empty (a staged upload's ``uploads/<uuid>/``,
+        a failed version's ``v{n}/``), up to the storage's ``users/`` folder."""
+        folder = os.path.dirname(key)
+        while folder.count("/") > 0:  # "users/1/…", never "users" itself
+            try:
+                os.rmdir(self.storage.path(folder))
+            except OSError:  # not empty (other files or uploads there) or already gone
+                return
+            folder = os.path.dirname(folder)
+
+    def open_stream(self, key: str) -> IO[bytes]:
+        with _storage_errors("read the file"):
+            return self.storage.open(key, "rb")
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """A walk of the folders under ``prefix``."""
+        with _storage_errors("list the files"):
+            try:
+                folders, files = self.storage.listdir(prefix)
+            except FileNotFoundError:  # before the first upload
+                return
+        for name in files:
+            yield f"{prefix}/{name}"
+        for folder in folders:
+            yield from self.keys(f"{prefix}/{folder}")
+
+    def check(self) -> None:
+        with _storage_errors("write to the folder"):
+            location = Path(self.storage.location)
+            location.mkdir(parents=True, exist_ok=True)
+            if not os.access(location, os.W_OK | os.X_OK):
+                raise PermissionError(f"{location} is not writable")
 
 
-def _remove_empty_folders(storage: Storage, key: str) -> None:
-    """Local files only: the folders a removed or moved file leaves empty (a staged upload's
-    ``uploads/<uuid>/``, a failed version's ``v{n}/``), up to the storage's ``users/`` folder."""
-    folder = os.path.dirname(key)
-    while folder.count("/") > 0:  # "users/1/…", never "users" itself
-        try:
-            os.rmdir(storage.path(folder))
-        except OSError:  # not empty (other files or uploads there) or already gone
-            return
-        folder = os.path.dirname(folder)
+def artifact_storage() -> Storage:
+    return storages["default"]
+
+
+def artifacts() -> ArtifactStore:
+    """The artifact store over the configured storage, chosen by the storage's class.
+
+    Looked up on every call (``storages`` keeps the backend, so this costs one small object): a
+    test that overrides ``STORAGES`` gets the store for its storage.
+    """
+    storage = artifact_storage()
+    if isinstance(storage, S3Storage):
+        return S3Artifacts(storage)
+    if isinstance(storage, FileSystemStorage):
+        return LocalArtifacts(storage)
+    raise ImproperlyConfigured(
+        f"Artifacts need STORAGES['default'] to be django-storages' S3Storage or Django's FileSystemStorage, "
+        f"not {type(storage).__name__}."
+    )
+
+
+# The operations, as the rest of the registry calls them.
+
+
+def artifact_store(*, key: str, source: IO[bytes]) -> StoredArtifact:
+    """Stream ``source`` to storage under ``key`` (or a free variant of it if the key is taken)."""
+    return artifacts().store(key=key, source=source)
+
+
+def artifact_move(*, source_key: str, target_key: str, size: int | None = None) -> str:
+    """Move a stored object to exactly ``target_key`` (replacing anything there) and return it."""
+    return artifacts().move(source_key=source_key, target_key=target_key, size=size)
 
 
 def artifact_delete(key: str | None) -> None:
     """Remove a stored object; a missing one is not an error (the goal is its absence)."""
     if key:
-        storage = artifact_storage()
-        storage.delete(key)
-        if getattr(storage, "bucket", None) is None:
-            _remove_empty_folders(storage, key)
+        artifacts().delete(key)
 
 
 def artifact_delete_quietly(key: str | None) -> None:
@@ -181,58 +335,28 @@ def artifact_delete_quietly(key: str | None) -> None:
 
 
 def artifact_keys(prefix: str = "users") -> Iterator[str]:
-    """Every stored object under ``prefix`` (a walk of the storage's folders)."""
-    storage = artifact_storage()
-    with _storage_errors("list the files"):
-        try:
-            folders, files = storage.listdir(prefix)
-        except FileNotFoundError:  # local storage before the first upload
-            return
-    for name in files:
-        yield f"{prefix}/{name}"
-    for folder in folders:
-        yield from artifact_keys(f"{prefix}/{folder}")
+    """Every stored object under ``prefix``."""
+    return artifacts().keys(prefix)
 
 
-def artifact_modified_at(key: str):
-    with _storage_errors("read the file's date"):
-        return artifact_storage().get_modified_time(key)
+def artifact_modified_at(key: str) -> datetime:
+    return artifacts().modified_at(key)
 
 
 def artifact_open_stream(key: str) -> IO[bytes]:
-    """A forward-only stream of a stored object, read in chunks as the response is sent.
-
-    S3 objects are streamed straight from the GET response body: django-storages' file object
-    would first download the whole object into memory.
-    """
-    storage = artifact_storage()
-    bucket = getattr(storage, "bucket", None)
-    with _storage_errors("read the file"):
-        if bucket is not None:
-            return bucket.Object(key).get()["Body"]
-        return storage.open(key, "rb")
-
-
-# What every artifact download says it is, whatever the file's name: bytes to save, not something a
-# browser renders or runs (see mlmodels.api._file_response).
-ARTIFACT_CONTENT_TYPE = "application/octet-stream"
+    """A forward-only stream of a stored object, read in chunks as the response is sent."""
+    return artifacts().open_stream(key)
 
 
 def artifact_presigned_url(key: str, *, expires_in: int) -> str | None:
     """An S3 presigned GET URL that downloads the object as an attachment of opaque bytes; None for
-    local files."""
-    storage = artifact_storage()
-    if getattr(storage, "bucket", None) is None:
-        return None
-    file_name = key.rsplit("/", 1)[-1]
-    return storage.url(
-        key,
-        parameters={
-            "ResponseContentDisposition": f'attachment; filename="{file_name}"',
-            "ResponseContentType": ARTIFACT_CONTENT_TYPE,
-        },
-        expire=expires_in,
-    )
+    local files (the API then signs a URL it serves itself)."""
+    return artifacts().presigned_url(key, expires_in=expires_in)
+
+
+def check_storage() -> None:
+    """The /health check of the artifact storage (registered by the app): raises when it does not answer."""
+    artifacts().check()
 
 
 _DOWNLOAD_SALT = "mlmodels.artifact-download"

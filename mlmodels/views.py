@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,13 +25,10 @@ from mlmodels.forms import LifecycleForm, MLModelForm, UploadForm
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, Stage, TaskType
 from mlmodels.storage import StorageUnavailable
 from registry.forms import add_service_errors
+from registry.pages import editable_or_403, is_fragment_request
 
 PAGE_SIZE = 20
 COMPARED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256", "experiment_id", "note")
-
-
-def _is_fragment_request(request) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _model_for(request, pk: int) -> MLModel:
@@ -39,10 +36,9 @@ def _model_for(request, pk: int) -> MLModel:
 
 
 def _editable_model(request, pk: int) -> MLModel:
-    model = _model_for(request, pk)
-    if not model.can_change(request.user):
-        raise PermissionDenied("Only the model's owner or a superuser can change it.")
-    return model
+    return editable_or_403(
+        _model_for(request, pk), request.user, "Only the model's owner or a superuser can change it."
+    )
 
 
 @login_required
@@ -74,7 +70,7 @@ def model_list(request):
     else:
         rows = MLModel.objects.none()
     page, correction = _page_or_correction(Paginator(rows, PAGE_SIZE), request.GET.get("page"))
-    if correction and not _is_fragment_request(request):
+    if correction and not is_fragment_request(request):
         # The address bar must name the page shown: send the browser there, and say why.
         messages.info(request, correction)
         return redirect(_list_url(request, page.number))
@@ -90,7 +86,7 @@ def model_list(request):
         "stages": Stage.choices,
         "owners": User.objects.filter(is_active=True).order_by("username").only("id", "username"),
     }
-    if not _is_fragment_request(request):
+    if not is_fragment_request(request):
         return render(request, "models/list.html", context)
     response = render(request, "models/_results.html", context)
     # htmx pushes this URL instead of the requested one, so history and reloads show this page.
@@ -155,7 +151,7 @@ def model_detail(request, pk: int):
 def model_versions(request, pk: int):
     """The versions table (``#versions``); the whole page when opened directly."""
     model = _model_for(request, pk)
-    if _is_fragment_request(request):
+    if is_fragment_request(request):
         return render(request, "models/_versions.html", _versions_context(request, model))
     return render(request, "models/detail.html", _detail_context(request, model))
 
@@ -188,7 +184,7 @@ def model_compare(request, pk: int):
     else:
         error = "Choose two versions to compare."
     compare = {"rows": rows, "compared": compared, "error": error}
-    if _is_fragment_request(request):
+    if is_fragment_request(request):
         return render(request, "models/_compare.html", {"model": model, "compare": compare})
     return render(request, "models/detail.html", _detail_context(request, model, compare=compare))
 
@@ -213,7 +209,7 @@ def model_lifecycle(request, pk: int):
             error = " ".join(refused.messages)
     else:
         error = "Choose a stage to move to."
-    if not _is_fragment_request(request):
+    if not is_fragment_request(request):
         if error:
             messages.error(request, error)
         else:
@@ -237,7 +233,7 @@ def model_rollback(request, pk: int, number: int):
         notice, failed = " ".join(refused.messages), True
     else:
         notice, failed = f"Rolled back to version {number}: recorded as version {new_version.version_number}.", False
-    if not _is_fragment_request(request):
+    if not is_fragment_request(request):
         (messages.error if failed else messages.success)(request, notice)
         return redirect("model-detail", pk=model.pk)
     context = {**_versions_context(request, model), "notice": notice, "notice_is_error": failed}
@@ -262,7 +258,7 @@ def model_upload(request, pk: int):
             add_service_errors(form, error)
         except StorageUnavailable as error:
             form.add_error("file", f"{error} Try again shortly.")
-    if not _is_fragment_request(request):
+    if not is_fragment_request(request):
         if version:
             messages.success(request, f"Uploaded as version {version.version_number}.")
         else:

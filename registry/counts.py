@@ -1,18 +1,24 @@
 """Row counts of list queries, cached until the registry's data changes.
 
 A page of a list says how many rows match (the API's ``count``). Counting a filtered query over a
-million models costs tens of milliseconds, more than the rest of the request; the answer only
-changes when rows are written. So counts are cached under a *generation* that every committed write
-to the registry's tables moves on (``connect_signals``, called by the mlmodels app), which makes every
-earlier count unreachable at once: never a stale count, however the write was made through the ORM.
+large table costs more than the rest of the request, and the answer only changes when rows are
+written. So counts are cached under a *generation* that every domain event moves on
+(``next_generation``, subscribed to the bus in ``RegistryConfig.ready``): every service that changes
+what a list counts publishes an event once its write commits, and moving the generation makes every
+earlier count unreachable at once.
 
-The generation moves on once a write commits (once per transaction, however many rows it writes),
-so a count computed from the snapshot before the commit is stored under a generation no later read
-uses. Until then only the writing connection sees the write, and it counts afresh. It is shared through
-the cache, so caching is on only with a cache all server processes share (Redis); with the
-in-process cache of the embedded defaults each process would see only its own writes. Writes that
-bypass the ORM's signals (raw SQL, ``QuerySet.update``; the app makes none) show in counts after
-COUNT_SECONDS at the latest.
+Never a stale count after a service's write: the generation is read before the count is taken, so a
+count from a snapshot before a commit is stored under a generation older than the one that commit's
+event sets, and no later read uses it. A count taken inside a transaction is neither read from the
+cache nor stored in it: the transaction may have written rows only it sees, whose events wait for
+its commit. Requests run in autocommit (ATOMIC_REQUESTS is off), so lists always use the cache.
+
+The generation is shared through the cache, so caching is on only with a cache all server processes
+share (Redis); with the in-process cache of the embedded defaults each process would see only its
+own writes. Writes that publish no event show in counts after COUNT_SECONDS at the latest: raw SQL
+and ``QuerySet.update`` (the app makes none), and the user admin's, which goes through Django's user
+pages rather than a service (deleting a user cascades to their models and experiments; renaming one
+changes what ``owner=<username>`` matches).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete, post_save
 from django.utils.functional import cached_property
+
+from registry.events import Event, subscribe
 
 GENERATION_KEY = "counts:generation"
 COUNT_SECONDS = 600
@@ -36,37 +43,19 @@ def counts_cached() -> bool:
     return settings.CACHE_COUNTS
 
 
-# Writes to these apps' tables may change what a list counts (a user's rename changes the owner
-# filter, a version's metrics the model's); sessions, tokens and the like do not.
-COUNTED_APPS = frozenset({"accounts", "experiments", "mlmodels"})
+def next_generation(event: Event | None = None) -> None:
+    """Make every cached count unreachable (a subscriber of every event, delivered after its commit)."""
+    if counts_cached():
+        cache.set(GENERATION_KEY, time.time_ns(), timeout=None)
 
 
-def connect_signals() -> None:
-    post_save.connect(data_changed, dispatch_uid="registry.counts.saved")
-    post_delete.connect(data_changed, dispatch_uid="registry.counts.deleted")
-
-
-def data_changed(sender, using=None, **kwargs) -> None:
-    """A row was written (a signal receiver): move the generation on once the write commits (at
-    once outside a transaction). One Redis write per transaction: recording a version writes two
-    rows, and a Redis call costs a fifth of a millisecond."""
-    if sender._meta.app_label in COUNTED_APPS and counts_cached() and not _write_pending(using):
-        transaction.on_commit(_next_generation, using=using, robust=True)
-
-
-def _write_pending(using) -> bool:
-    """Whether the connection's open transaction has written counted rows, not yet committed."""
-    connection = transaction.get_connection(using)
-    return any(callback is _next_generation for _, callback, _ in connection.run_on_commit)
-
-
-def _next_generation() -> None:
-    cache.set(GENERATION_KEY, time.time_ns(), timeout=None)
+def connect() -> None:
+    subscribe(next_generation)
 
 
 def cached_count(queryset: QuerySet) -> int:
-    # A transaction that has written counts what it sees: its writes are its own until the commit.
-    if not counts_cached() or _write_pending(queryset.db):
+    # Inside a transaction, count what it sees: its own writes are not yet in any generation.
+    if not counts_cached() or not transaction.get_autocommit(using=queryset.db):
         return queryset.count()
     generation = cache.get(GENERATION_KEY)
     if generation is None:

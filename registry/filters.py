@@ -1,55 +1,53 @@
 """The apps' FilterSet base, and filter methods they share (usable as ``CharFilter(method=...)``)."""
 
-import copy
+import functools
 
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.utils import translation
 from django_filters.widgets import BaseCSVWidget
 
 from registry.validators import MAX_DATABASE_ID
 
-
-class _CopiedShallow(dict):
-    """A mapping whose deep copy is a plain dict of shallow copies of its values."""
-
-    def __deepcopy__(self, memo):
-        return {name: _shallow_copy(value) for name, value in self.items()}
-
-
-def _shallow_copy(value):
-    copied = copy.copy(value)
-    if isinstance(value, django_filters.Filter) and value.method is not None:
-        # A filter with a ``method`` filters through an object bound to the filter itself.
-        copied.method = value.method
-    return copied
+# The filters whose form field is built from the filter's own arguments and its model alone: from
+# nothing of the filter set (its request, its data) and nothing read from the database. A filter of
+# another kind (a ModelChoiceFilter whose queryset is made from the request, an AllValuesFilter
+# reading its choices from the table, a subclass building its own field) needs a form class of its
+# filter set's own.
+STATIC_FIELDS = (django_filters.Filter.field, django_filters.NumberFilter.field)
 
 
 class FilterSet(django_filters.FilterSet):
-    """A FilterSet that builds its form class once per class, and copies its filters and form
-    fields shallowly for each request.
+    """A FilterSet that builds its form class once (per language, for the labels) when every
+    filter's form field is one of STATIC_FIELDS.
 
-    django-filter makes a new form class (one form field per filter, labels worked out from the
-    model) on every request: a tenth of the time of a list request. The filters here take nothing
-    from the request to build their fields, so the class can be shared. Then the filter set
-    deep-copies every filter and the form every field (their widgets, validators, choices and
-    messages) for each request: another tenth. A request only sets a filter's ``model`` and
-    ``parent`` and validates with the fields (these forms are never rendered), so a shallow copy
-    keeps requests apart.
+    django-filter builds the form class (a form field per filter, labels worked out from the model)
+    for each filter set, so for each list request, in ``get_form_class``: the method it names for
+    overriding. Made of static fields, the class is the same for every request. Each form still
+    deep-copies the class's fields for itself (Django's forms copy ``base_fields``), and each filter
+    set has its own deep copies of the filters (django-filter's): nothing of one request reaches
+    another.
     """
-
-    @classmethod
-    def get_filters(cls):
-        return _CopiedShallow(super().get_filters())
 
     def get_form_class(self):
         cls = type(self)
-        form_class = cls.__dict__.get("_cached_form_class")
+        if not shares_form_class(cls):
+            return super().get_form_class()
+        key = (cls, translation.get_language())
+        form_class = _FORM_CLASSES.get(key)
         if form_class is None:
-            form_class = super().get_form_class()
-            form_class.base_fields = _CopiedShallow(form_class.base_fields)
-            cls._cached_form_class = form_class
+            form_class = _FORM_CLASSES[key] = super().get_form_class()
         return form_class
+
+
+_FORM_CLASSES: dict[tuple[type[FilterSet], str | None], type[forms.Form]] = {}
+
+
+@functools.cache
+def shares_form_class(filterset_class: type[FilterSet]) -> bool:
+    """Whether every filter of ``filterset_class`` builds its form field from itself alone."""
+    return all(type(filter_).field in STATIC_FIELDS for filter_ in filterset_class.base_filters.values())
 
 
 class ChoicesWidget(BaseCSVWidget, forms.SelectMultiple):

@@ -1,20 +1,17 @@
-"""GET /health: whether the database, the cache and the artifact storage answer."""
+"""GET /health: whether the database, the cache and what the apps register (the artifact storage)
+answer. An app adds its checks with ``register_check`` from its ``AppConfig.ready()``."""
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from mlmodels.storage import artifact_storage
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +31,15 @@ def check_cache() -> None:
         raise RuntimeError("the cache did not return the value just written")
 
 
-def check_storage() -> None:
-    storage = artifact_storage()
-    bucket = getattr(storage, "bucket", None)
-    if bucket is not None:
-        bucket.meta.client.head_bucket(Bucket=bucket.name)
-    else:
-        location = Path(storage.location)
-        location.mkdir(parents=True, exist_ok=True)
-        if not os.access(location, os.W_OK | os.X_OK):
-            raise PermissionError(f"{location} is not writable")
-
-
 CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
     "cache": check_cache,
-    "storage": check_storage,
 }
+
+
+def register_check(name: str, check: Callable[[], None]) -> None:
+    """Add a check to /health: ``check()`` raises when ``name`` does not answer."""
+    CHECKS[name] = check
 
 
 @never_cache

@@ -91,8 +91,9 @@ class InterruptedUploadMiddleware:
         try:
             return self.get_response(request)
         finally:
-            # The class attribute is an empty list: only a request that parsed uploads has handlers.
-            for handler in request._upload_handlers:
+            # The handlers that read the body's files, if it had any; for a request that parsed no
+            # body they are made here (from FILE_UPLOAD_HANDLERS) and hold nothing to delete.
+            for handler in request.upload_handlers:
                 handler.upload_interrupted()
 
     def process_exception(self, request, exception):

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # Lockouts after repeated failed sign-ins, at every door that checks a password (see Accounts below).
     "axes",
+    "registry",
     "accounts",
     "experiments",
     "mlmodels",
@@ -86,7 +87,6 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "registry.context_processors.site",
             ],
-            "libraries": {"registry_tags": "registry.templatetags.registry_tags"},
         },
     },
 ]
@@ -180,9 +180,8 @@ if USE_S3:
     from botocore.config import Config as _BotoConfig
 
     # Uploads are read once, forward only (they are hashed on the way), so the transfer manager holds
-    # each 8 MiB part in memory until it is sent. A 1 GiB upload grew a worker by 177 MB with boto3's
-    # defaults, by 75 MiB with 4 parts waiting, and by 33-55 MiB with 2, at the same speed
-    # (bench/run.py --artifact-mib 1024).
+    # each part in memory until it is sent; two waiting parts keep a large upload's memory small with
+    # no loss of speed (measured: README, "Where the speed comes from").
     _UPLOAD_TRANSFER = _TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
     _UPLOAD_TRANSFER.max_in_memory_upload_chunks = 2  # s3transfer's option; boto3's __init__ lacks it
 

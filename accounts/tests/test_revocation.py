@@ -59,13 +59,6 @@ def change_password_on_the_page(client):
     return response
 
 
-@pytest.fixture
-def admin(superuser) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
 def change_form(user, **changes) -> dict:
     """What the admin's change form of ``user`` posts, with ``changes``."""
     data = {
@@ -165,12 +158,12 @@ def test_a_refresh_token_minted_before_a_password_change_elsewhere_is_refused(us
 # --- the admin --------------------------------------------------------------------------------------
 
 
-def test_a_password_change_in_the_admin_revokes_the_users_tokens_and_sessions(admin, user):
+def test_a_password_change_in_the_admin_revokes_the_users_tokens_and_sessions(superuser_client, user):
     tokens = tokens_for(user)
     browser = Client()
     browser.force_login(user)
 
-    response = admin.post(
+    response = superuser_client.post(
         reverse("admin:auth_user_password_change", args=[user.pk]),
         {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     )
@@ -181,18 +174,18 @@ def test_a_password_change_in_the_admin_revokes_the_users_tokens_and_sessions(ad
     assert refresh(tokens["refresh"]).status_code == 401
     assert BlacklistedToken.objects.filter(token__user=user).count() == 1
     assert sessions_of(user) == []
-    assert signed_in(admin)
+    assert signed_in(superuser_client)
 
 
-def test_an_admin_changing_their_own_password_in_the_admin_stays_signed_in(admin, superuser):
-    response = admin.post(
+def test_an_admin_changing_their_own_password_in_the_admin_stays_signed_in(superuser_client, superuser):
+    response = superuser_client.post(
         reverse("admin:auth_user_password_change", args=[superuser.pk]),
         {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     )
 
     assert response.status_code == 302
-    assert signed_in(admin)
-    assert sessions_of(superuser) == [admin.session.session_key]
+    assert signed_in(superuser_client)
+    assert sessions_of(superuser) == [superuser_client.session.session_key]
 
 
 @pytest.fixture
@@ -213,14 +206,18 @@ def needs_embedded_storage(settings):
         pytest.skip("S3 serves its own presigned URLs; they cannot be revoked before they expire")
 
 
-def test_deactivating_a_user_in_the_admin_revokes_tokens_sessions_and_signed_urls(admin, user, settings, signed_url):
+def test_deactivating_a_user_in_the_admin_revokes_tokens_sessions_and_signed_urls(
+    superuser_client, user, settings, signed_url
+):
     needs_embedded_storage(settings)
     tokens = tokens_for(user)
     browser = Client()
     browser.force_login(user)
     assert APIClient().get(signed_url).status_code == 200
 
-    response = admin.post(reverse("admin:accounts_user_change", args=[user.pk]), change_form(user, is_active=None))
+    response = superuser_client.post(
+        reverse("admin:accounts_user_change", args=[user.pk]), change_form(user, is_active=None)
+    )
 
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     user.refresh_from_db()
@@ -238,10 +235,12 @@ def test_deactivating_a_user_in_the_admin_revokes_tokens_sessions_and_signed_url
     assert refresh(tokens["refresh"]).status_code == 401
 
 
-def test_an_admin_edit_that_keeps_a_user_active_revokes_nothing(admin, user):
+def test_an_admin_edit_that_keeps_a_user_active_revokes_nothing(superuser_client, user):
     tokens = tokens_for(user)
 
-    response = admin.post(reverse("admin:accounts_user_change", args=[user.pk]), change_form(user, first_name="Ada"))
+    response = superuser_client.post(
+        reverse("admin:accounts_user_change", args=[user.pk]), change_form(user, first_name="Ada")
+    )
 
     assert response.status_code == 302
     assert refresh(tokens["refresh"]).status_code == 200

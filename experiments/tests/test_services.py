@@ -1,5 +1,6 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 
 from experiments import services
 from experiments.models import Experiment
@@ -99,3 +100,65 @@ def test_delete_keeps_the_models_it_produced(user):
 
     model.refresh_from_db()
     assert model.experiment is None
+
+
+# --- domain events ------------------------------------------------------------------------------
+
+
+def published(events) -> list[tuple]:
+    """(type, experiment id, actor id) of each event, in order."""
+    return [(event.type, event.data["experiment"]["id"], event.actor and event.actor["id"]) for event in events]
+
+
+def test_create_publishes_experiment_created(user, superuser, captured_events):
+    with captured_events() as events:
+        experiment = services.experiment_create(owner=user, actor=superuser, name="  sweep  ")
+
+    assert published(events) == [("experiment.created", experiment.pk, superuser.pk)]
+    assert dict(events[0].data) == {"experiment": {"id": experiment.pk, "name": "sweep"}, "owner_id": user.pk}
+    assert events[0].model is None
+
+
+def test_update_publishes_the_fields_it_wrote(user, captured_events):
+    experiment = ExperimentFactory(owner=user)
+
+    with captured_events() as events:
+        services.experiment_update(experiment=experiment, actor=user, data={"tags": ["x"], "description": "new"})
+
+    assert published(events) == [("experiment.updated", experiment.pk, user.pk)]
+    assert events[0].data["fields"] == ["description", "tags"]
+
+
+def test_delete_publishes_experiment_deleted_with_what_the_row_was(user, captured_events):
+    experiment = ExperimentFactory(owner=user, name="sweep")
+    experiment_id = experiment.pk
+
+    with captured_events() as events:
+        services.experiment_delete(experiment=experiment, actor=user)
+
+    assert published(events) == [("experiment.deleted", experiment_id, user.pk)]
+    assert dict(events[0].data) == {"experiment": {"id": experiment_id, "name": "sweep"}, "owner_id": user.pk}
+
+
+def test_a_refused_or_rolled_back_change_publishes_nothing(user, other_user, captured_events):
+    ExperimentFactory(owner=user, name="taken")
+    experiment = ExperimentFactory(owner=user, name="free")
+    experiment_id = experiment.pk
+
+    with captured_events() as events:
+        with pytest.raises(ValidationError):
+            services.experiment_create(owner=user, name="taken")
+        with pytest.raises(PermissionDenied):
+            services.experiment_create(owner=user, actor=other_user, name="theirs")
+        with pytest.raises(ValidationError):
+            services.experiment_update(experiment=experiment, actor=user, data={"name": "taken"})
+        with pytest.raises(PermissionDenied):
+            services.experiment_update(experiment=experiment, actor=other_user, data={"description": "mine"})
+        with pytest.raises(PermissionDenied):
+            services.experiment_delete(experiment=experiment, actor=other_user)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.experiment_delete(experiment=experiment, actor=user)
+            raise RuntimeError("something later in the request failed")
+
+    assert events == []
+    assert Experiment.objects.filter(pk=experiment_id).exists()

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from experiments.tests.factories import ExperimentFactory
-from mlmodels import services
+from mlmodels import services, uploads
 from mlmodels.models import ALLOWED_MOVES, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.storage import artifact_keys, artifact_storage
 from mlmodels.tests.factories import MLModelFactory
@@ -268,14 +268,14 @@ def test_a_file_lands_under_the_version_really_recorded_even_if_another_writer_c
     """The upload streams before the row lock is taken; a version recorded meanwhile by someone
     else must not make the file land under (or overwrite) the wrong version."""
     model = MLModelFactory(owner=user)
-    original_store = services.artifact_store
+    original_store = uploads.artifact_store
 
     def store_then_race(**kwargs):
         stored = original_store(**kwargs)
         services.version_record(model=MLModel.objects.get(pk=model.pk), actor=user, note="concurrent")
         return stored
 
-    monkeypatch.setattr(services, "artifact_store", store_then_race)
+    monkeypatch.setattr(uploads, "artifact_store", store_then_race)
     version = services.model_attach_file(model=model, actor=user, file=upload(b"payload"))
 
     assert version.version_number == 3
@@ -519,3 +519,240 @@ def test_a_file_over_the_upload_limit_is_refused_before_anything_is_stored(user,
 
     assert objects_under(model) == []
     assert model.versions.count() == 1
+
+
+# --- domain events ------------------------------------------------------------------------------
+# Each service publishes its events once its transaction commits (``captured_events`` delivers them
+# at the end of its block, as the test's own transaction never commits); a refused or rolled-back
+# change publishes none.
+
+
+def published(events) -> list[tuple]:
+    """(type, model id, actor id) of each event, in order."""
+    return [(event.type, event.model and event.model["id"], event.actor and event.actor["id"]) for event in events]
+
+
+def test_create_publishes_model_created_then_version_one(user, captured_events):
+    with captured_events() as events:
+        model = services.model_create(owner=user, name="churn", framework="pytorch", note="first cut")
+
+    assert published(events) == [("model.created", model.pk, user.pk), ("version.created", model.pk, user.pk)]
+    created, version = events
+    assert created.model == {"id": model.pk, "name": "churn"}
+    assert created.actor == {"id": user.pk, "username": user.username}
+    assert created.data["owner_id"] == user.pk
+    assert (created.data["framework"], created.data["lifecycle"]) == ("pytorch", Stage.DEVELOPMENT)
+    assert dict(version.data) == {"version": 1, "file": None, "note": "first cut"}
+
+
+def test_create_with_a_file_names_the_stored_file_in_its_version_event(user, captured_events):
+    with captured_events("version.created") as events:
+        model = services.model_create(owner=user, name="churn", file=upload(b"abc"))
+
+    assert events[0].data["file"] == {"key": model.file, "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
+
+
+def test_a_model_created_for_another_user_names_the_superuser_as_actor(other_user, superuser, captured_events):
+    with captured_events("model.created") as events:
+        services.model_create(owner=other_user, actor=superuser, name="theirs")
+
+    assert events[0].actor["id"] == superuser.pk
+    assert events[0].data["owner_id"] == other_user.pk
+
+
+def test_a_refused_create_publishes_nothing(user, other_user, captured_events):
+    services.model_create(owner=user, name="churn")
+
+    with captured_events() as events:
+        with pytest.raises(ValidationError):
+            services.model_create(owner=user, name="churn")  # refused by the database: rolled back
+        with pytest.raises(ValidationError):
+            services.model_create(owner=user, name="m", accuracy=2)
+        with pytest.raises(PermissionDenied):
+            services.model_create(owner=other_user, actor=user, name="theirs")
+
+    assert events == []
+
+
+def test_update_publishes_the_fields_it_wrote_and_the_version_it_recorded(user, captured_events):
+    model = MLModelFactory(owner=user, accuracy=0.8)
+
+    with captured_events() as events:
+        services.model_update(model=model, actor=user, data={"accuracy": 0.85, "description": "x"}, note="retrained")
+
+    assert published(events) == [("model.updated", model.pk, user.pk), ("version.created", model.pk, user.pk)]
+    assert events[0].data["fields"] == ["accuracy", "description"]
+    assert (events[1].data["version"], events[1].data["note"]) == (2, "retrained")
+
+
+def test_update_of_descriptive_fields_publishes_no_version(user, captured_events):
+    model = MLModelFactory(owner=user)
+
+    with captured_events() as events:
+        services.model_update(model=model, actor=user, data={"framework": "pytorch", "name": "renamed"})
+
+    assert published(events) == [("model.updated", model.pk, user.pk)]
+    assert events[0].data["fields"] == ["framework", "name"]
+    assert events[0].model["name"] == "renamed"
+
+
+def test_update_with_a_file_publishes_the_new_file_version(user, captured_events):
+    model = MLModelFactory(owner=user)
+
+    with captured_events() as events:
+        services.model_update(model=model, actor=user, file=upload(b"new"))
+
+    assert published(events) == [("version.created", model.pk, user.pk)]
+    assert events[0].data["file"]["key"] == model.file
+    assert events[0].data["version"] == 2
+
+
+def test_a_refused_update_publishes_nothing(user, other_user, captured_events):
+    model = MLModelFactory(owner=user, accuracy=0.8)
+
+    with captured_events() as events:
+        with pytest.raises(PermissionDenied):
+            services.model_update(model=model, actor=other_user, data={"accuracy": 0.1})
+        with pytest.raises(ValidationError):
+            services.model_update(model=model, actor=user, data={"accuracy": 7})
+        with pytest.raises(ValidationError):
+            services.model_update(model=model, actor=user, data={"lifecycle": "production"})
+
+    assert events == []
+
+
+def test_version_record_publishes_version_created(user, captured_events):
+    model = MLModelFactory(owner=user)
+
+    with captured_events() as events:
+        version = services.version_record(model=model, actor=user, data={"accuracy": 0.9}, note="nightly")
+
+    assert published(events) == [("version.created", model.pk, user.pk)]
+    assert dict(events[0].data) == {"version": version.version_number, "file": None, "note": "nightly"}
+
+
+def test_attach_file_publishes_version_created_with_the_file(user, captured_events):
+    model = MLModelFactory(owner=user)
+
+    with captured_events() as events:
+        version = services.model_attach_file(model=model, actor=user, file=upload(b"weights", "model.onnx"))
+
+    assert published(events) == [("version.created", model.pk, user.pk)]
+    assert events[0].data["version"] == 2
+    assert events[0].data["file"] == {
+        "key": version.file,
+        "size": len(b"weights"),
+        "sha256": hashlib.sha256(b"weights").hexdigest(),
+    }
+
+
+def test_attach_file_in_a_callers_transaction_publishes_only_if_that_one_commits(user, captured_events):
+    """The admin wraps the upload in its own transaction: the event waits for that commit."""
+    model = MLModelFactory(owner=user)
+
+    with captured_events() as events, pytest.raises(RuntimeError), transaction.atomic():
+        services.model_attach_file(model=model, actor=user, file=upload())
+        raise RuntimeError("the admin's save failed afterwards")
+
+    assert events == []
+
+
+def test_a_failed_attach_publishes_nothing(user, other_user, monkeypatch, captured_events):
+    model = MLModelFactory(owner=user)
+
+    def failing_create(**kwargs):
+        raise RuntimeError("database went away")
+
+    with captured_events() as events:
+        with pytest.raises(PermissionDenied):
+            services.model_attach_file(model=model, actor=other_user, file=upload())
+        monkeypatch.setattr(ModelVersion.objects, "create", failing_create)
+        with pytest.raises(RuntimeError):
+            services.model_attach_file(model=model, actor=user, file=upload())
+
+    assert events == []
+
+
+def test_rollback_publishes_the_new_version_and_where_it_came_from(user, captured_events):
+    model = MLModelFactory(owner=user)
+    services.version_record(model=model, actor=user, data={"accuracy": 0.1})
+
+    with captured_events() as events:
+        services.model_rollback(version=model.versions.get(version_number=1), actor=user)
+
+    assert published(events) == [("version.created", model.pk, user.pk)]
+    assert dict(events[0].data) == {
+        "version": 3,
+        "file": None,
+        "note": "Rolled back to version 1",
+        "rolled_back_from": 1,
+    }
+
+
+def test_a_refused_rollback_publishes_nothing(user, other_user, captured_events):
+    model = model_in_stage(user, Stage.PRODUCTION)
+    first = model.versions.get(version_number=1)
+
+    with captured_events() as events:
+        with pytest.raises(ValidationError):
+            services.model_rollback(version=first, actor=user)
+        with pytest.raises(PermissionDenied):
+            services.model_rollback(version=first, actor=other_user)
+
+    assert events == []
+
+
+def test_lifecycle_move_publishes_lifecycle_changed(user, superuser, captured_events):
+    model = MLModelFactory(owner=user)
+
+    with captured_events() as events:
+        services.lifecycle_move(model=model, actor=superuser, to_stage=Stage.STAGING, comment="  eval ok  ")
+
+    assert published(events) == [("lifecycle.changed", model.pk, superuser.pk)]
+    assert dict(events[0].data) == {"from_stage": "development", "to_stage": "staging", "comment": "eval ok"}
+
+
+def test_a_refused_or_failed_move_publishes_nothing(user, other_user, monkeypatch, captured_events):
+    model = model_in_stage(user, Stage.STAGING, with_file=False)
+
+    def failing_create(**kwargs):
+        raise RuntimeError("audit write failed")
+
+    with captured_events() as events:
+        with pytest.raises(ValidationError):
+            services.lifecycle_move(model=model, actor=user, to_stage=Stage.PRODUCTION)
+        with pytest.raises(ValidationError):
+            services.lifecycle_move(model=model, actor=user, to_stage="heaven")
+        with pytest.raises(PermissionDenied):
+            services.lifecycle_move(model=model, actor=other_user, to_stage=Stage.DEVELOPMENT)
+        monkeypatch.setattr(LifecycleEvent.objects, "create", failing_create)
+        with pytest.raises(RuntimeError):
+            services.lifecycle_move(model=model, actor=user, to_stage=Stage.DEVELOPMENT)
+
+    assert events == []
+
+
+def test_delete_publishes_model_deleted_with_what_the_row_was(user, captured_events):
+    model = MLModelFactory(owner=user, name="churn")
+    model_id = model.pk
+
+    with captured_events() as events:
+        services.model_delete(model=model, actor=user)
+
+    assert published(events) == [("model.deleted", model_id, user.pk)]
+    assert dict(events[0].data) == {"id": model_id, "name": "churn", "owner_id": user.pk}
+
+
+def test_a_rolled_back_or_refused_delete_publishes_nothing(user, other_user, captured_events):
+    model = MLModelFactory(owner=user)
+    model_id = model.pk
+
+    with captured_events() as events:
+        with pytest.raises(PermissionDenied):
+            services.model_delete(model=model, actor=other_user)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.model_delete(model=model, actor=user)
+            raise RuntimeError("something later in the request failed")
+
+    assert events == []
+    assert MLModel.objects.filter(pk=model_id).exists()

@@ -1,5 +1,5 @@
 """Uploads on PostgreSQL take turns per model and go straight to their version's key, moving only
-when a metrics-only version took their number meanwhile (mlmodels.services._upload_turn)."""
+when a metrics-only version took their number meanwhile (mlmodels.uploads._upload_turn)."""
 
 import hashlib
 import io
@@ -7,7 +7,7 @@ import io
 import pytest
 from django.db import connection, transaction
 
-from mlmodels import services
+from mlmodels import services, uploads
 from mlmodels.models import MLModel
 from mlmodels.storage import StorageUnavailable, artifact_delete, artifact_keys, artifact_storage
 from mlmodels.tests.factories import MLModelFactory
@@ -17,15 +17,15 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def moves(monkeypatch):
-    """The storage moves the service makes (each a server-side copy on S3)."""
+    """The storage moves the uploads make (each a server-side copy on S3)."""
     made = []
-    original = services.artifact_move
+    original = uploads.artifact_move
 
     def spy(**kwargs):
         made.append(kwargs)
         return original(**kwargs)
 
-    monkeypatch.setattr(services, "artifact_move", spy)
+    monkeypatch.setattr(uploads, "artifact_move", spy)
     return made
 
 
@@ -118,7 +118,7 @@ def held_upload_locks() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
-            [services.UPLOAD_LOCK_NAMESPACE],
+            [uploads.UPLOAD_LOCK_NAMESPACE],
         )
         return cursor.fetchone()[0]
 

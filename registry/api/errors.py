@@ -16,11 +16,10 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from mlmodels.services import FileTooLarge
-from mlmodels.storage import StorageUnavailable
+from registry.errors import ServiceUnavailable, TooLarge
 
 
-class ServiceUnavailable(exceptions.APIException):
+class ServiceUnavailableError(exceptions.APIException):
     status_code = 503
     default_detail = "A service the registry depends on is unavailable; try again shortly."
     default_code = "service_unavailable"
@@ -32,7 +31,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, FileTooLarge):
+    if isinstance(exc, TooLarge):
         exc = PayloadTooLarge(exc.detail)
     # Services raise Django's ValidationError; to a client it is bad input (400), never a 500.
     elif isinstance(exc, DjangoValidationError):
@@ -40,8 +39,8 @@ def exception_handler(exc, context):
             exc = exceptions.ValidationError(exc.message_dict)
         else:
             exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
-    if isinstance(exc, StorageUnavailable):
-        exc = ServiceUnavailable(str(exc))
+    if isinstance(exc, ServiceUnavailable):
+        exc = ServiceUnavailableError(str(exc))
     return drf_exception_handler(exc, context)
 
 

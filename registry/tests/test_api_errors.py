@@ -54,11 +54,6 @@ def assert_field_errors(response, *fields: str) -> dict:
 
 
 @pytest.fixture
-def owner_client(client_for, user):
-    return client_for(user)
-
-
-@pytest.fixture
 def model(user):
     return MLModelFactory(owner=user, name="churn")
 
@@ -81,10 +76,10 @@ class NotToBeRead(io.RawIOBase):
     ["/api/v1/no-such-route/", "/api/v1/models/1/no-such-action/", "/api/no-such-route", "/api/", "/api/v2/models/"],
 )
 @pytest.mark.parametrize("debug", [False, True])
-def test_unknown_api_route_is_a_json_404(settings, owner_client, url, debug):
+def test_unknown_api_route_is_a_json_404(settings, owner_api, url, debug):
     settings.DEBUG = debug
 
-    assert_detail(owner_client.get(url), 404)
+    assert_detail(owner_api.get(url), 404)
 
 
 def test_unknown_api_route_is_a_json_404_for_anonymous_clients_too(api_client):
@@ -117,12 +112,12 @@ def test_a_csrf_failure_under_api_is_json(settings):
 
 
 @pytest.mark.parametrize("url", ["/api/v1/models/999999/", "/api/v1/models/not-a-number/", "/api/v1/experiments/0/"])
-def test_missing_object_is_a_json_404(owner_client, url):
-    assert_detail(owner_client.get(url), 404)
+def test_missing_object_is_a_json_404(owner_api, url):
+    assert_detail(owner_api.get(url), 404)
 
 
-def test_missing_page_is_a_json_404(owner_client, model):
-    assert_detail(owner_client.get("/api/v1/models/", {"page": 999}), 404)
+def test_missing_page_is_a_json_404(owner_api, model):
+    assert_detail(owner_api.get("/api/v1/models/", {"page": 999}), 404)
 
 
 def test_outside_the_api_a_404_is_an_html_page(client, user):
@@ -151,8 +146,8 @@ def test_outside_the_api_a_404_is_an_html_page(client, user):
         ("get", "/api/v1/files/upload"),
     ],
 )
-def test_wrong_method_is_a_json_405_for_a_signed_in_user(owner_client, model, method, url):
-    response = getattr(owner_client, method)(url.format(pk=model.pk))
+def test_wrong_method_is_a_json_405_for_a_signed_in_user(owner_api, model, method, url):
+    response = getattr(owner_api, method)(url.format(pk=model.pk))
 
     detail = assert_detail(response, 405)
     assert method.upper() in detail
@@ -165,11 +160,11 @@ def test_wrong_method_on_a_public_route_is_a_json_405(api_client):
 # --- 413 ----------------------------------------------------------------------------------------
 
 
-def test_multipart_body_over_the_upload_limit_is_refused_before_it_is_read(settings, owner_client, model):
+def test_multipart_body_over_the_upload_limit_is_refused_before_it_is_read(settings, owner_api, model):
     settings.MAX_UPLOAD_BYTES = 10
     declared = settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES + 1
 
-    response = owner_client.generic(
+    response = owner_api.generic(
         "POST",
         "/api/v1/files/upload",
         content_type="multipart/form-data; boundary=BoUnDaRy",
@@ -181,10 +176,10 @@ def test_multipart_body_over_the_upload_limit_is_refused_before_it_is_read(setti
     assert str(declared) in detail
 
 
-def test_multipart_body_within_the_envelope_allowance_is_not_refused_by_size(settings, owner_client, model):
+def test_multipart_body_within_the_envelope_allowance_is_not_refused_by_size(settings, owner_api, model):
     settings.MAX_UPLOAD_BYTES = 10
 
-    response = owner_client.post(
+    response = owner_api.post(
         "/api/v1/files/upload",
         {"model_id": model.pk, "file": SimpleUploadedFile("w.bin", b"0123456789")},
         format="multipart",
@@ -193,10 +188,10 @@ def test_multipart_body_within_the_envelope_allowance_is_not_refused_by_size(set
     assert response.status_code == 201, response.content
 
 
-def test_uploaded_file_over_the_limit_is_a_json_413(settings, owner_client, model):
+def test_uploaded_file_over_the_limit_is_a_json_413(settings, owner_api, model):
     settings.MAX_UPLOAD_BYTES = 10
 
-    response = owner_client.post(
+    response = owner_api.post(
         "/api/v1/files/upload",
         {"model_id": model.pk, "file": SimpleUploadedFile("w.bin", b"x" * 11)},
         format="multipart",
@@ -205,10 +200,10 @@ def test_uploaded_file_over_the_limit_is_a_json_413(settings, owner_client, mode
     assert_detail(response, 413)
 
 
-def test_json_body_over_the_memory_limit_is_refused_before_it_is_read(settings, owner_client):
+def test_json_body_over_the_memory_limit_is_refused_before_it_is_read(settings, owner_api):
     declared = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
 
-    response = owner_client.generic(
+    response = owner_api.generic(
         "POST",
         "/api/v1/models/",
         content_type="application/json",
@@ -219,21 +214,21 @@ def test_json_body_over_the_memory_limit_is_refused_before_it_is_read(settings, 
     assert_detail(response, 413)
 
 
-def test_json_body_over_a_lowered_memory_limit_is_a_json_413(settings, owner_client):
+def test_json_body_over_a_lowered_memory_limit_is_a_json_413(settings, owner_api):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     body = json.dumps({"name": "big", "description": "x" * 200})
 
-    response = owner_client.generic("POST", "/api/v1/models/", body, content_type="application/json")
+    response = owner_api.generic("POST", "/api/v1/models/", body, content_type="application/json")
 
     assert_detail(response, 413)
 
 
-def test_a_multipart_allowance_does_not_apply_to_json(settings, owner_client):
+def test_a_multipart_allowance_does_not_apply_to_json(settings, owner_api):
     # A large MAX_UPLOAD_BYTES must not let a JSON body past DATA_UPLOAD_MAX_MEMORY_SIZE.
     settings.MAX_UPLOAD_BYTES = 10 * 1024**3
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
 
-    response = owner_client.generic(
+    response = owner_api.generic(
         "PATCH",
         "/api/v1/models/1/",
         content_type="application/json",
@@ -274,12 +269,12 @@ def _boom(*args, **kwargs):
         ("services.model_create", "post", "/api/v1/models/"),
     ],
 )
-def test_unexpected_exception_is_a_json_500_without_internals(monkeypatch, owner_client, model, target, method, url):
+def test_unexpected_exception_is_a_json_500_without_internals(monkeypatch, owner_api, model, target, method, url):
     module, name = target.split(".")
     monkeypatch.setattr({"selectors": selectors, "services": services}[module], name, _boom)
-    owner_client.raise_request_exception = False
+    owner_api.raise_request_exception = False
 
-    response = getattr(owner_client, method)(url.format(pk=model.pk), {"name": "x"} if method == "post" else None)
+    response = getattr(owner_api, method)(url.format(pk=model.pk), {"name": "x"} if method == "post" else None)
 
     assert response.status_code == 500
     assert json_body(response) == {"detail": "Internal server error."}
@@ -289,61 +284,61 @@ def test_unexpected_exception_is_a_json_500_without_internals(monkeypatch, owner
 # --- 400: Django ValidationError from services, malformed input ----------------------------------
 
 
-def test_duplicate_model_name_is_a_400_naming_the_field(owner_client, model):
-    response = owner_client.post("/api/v1/models/", {"name": model.name}, format="json")
+def test_duplicate_model_name_is_a_400_naming_the_field(owner_api, model):
+    response = owner_api.post("/api/v1/models/", {"name": model.name}, format="json")
 
     assert_field_errors(response, "name")
 
 
-def test_renaming_a_model_onto_another_of_the_owners_is_a_400_naming_the_field(owner_client, user, model):
+def test_renaming_a_model_onto_another_of_the_owners_is_a_400_naming_the_field(owner_api, user, model):
     other = MLModelFactory(owner=user, name="fraud")
 
-    response = owner_client.patch(f"/api/v1/models/{other.pk}/", {"name": model.name}, format="json")
+    response = owner_api.patch(f"/api/v1/models/{other.pk}/", {"name": model.name}, format="json")
 
     assert_field_errors(response, "name")
 
 
-def test_duplicate_experiment_name_is_a_400_naming_the_field(owner_client, user):
+def test_duplicate_experiment_name_is_a_400_naming_the_field(owner_api, user):
     ExperimentFactory(owner=user, name="sweep")
 
-    response = owner_client.post("/api/v1/experiments/", {"name": "sweep"}, format="json")
+    response = owner_api.post("/api/v1/experiments/", {"name": "sweep"}, format="json")
 
     assert_field_errors(response, "name")
 
 
-def test_illegal_lifecycle_move_is_a_400_naming_the_field(owner_client, model):
-    response = owner_client.patch(f"/api/v1/models/{model.pk}/lifecycle/", {"lifecycle": "production"}, format="json")
+def test_illegal_lifecycle_move_is_a_400_naming_the_field(owner_api, model):
+    response = owner_api.patch(f"/api/v1/models/{model.pk}/lifecycle/", {"lifecycle": "production"}, format="json")
 
     body = assert_field_errors(response, "lifecycle")
     assert "staging" in body["lifecycle"][0]
 
 
-def test_message_only_validation_error_from_a_service_is_a_400_detail(monkeypatch, owner_client, model):
+def test_message_only_validation_error_from_a_service_is_a_400_detail(monkeypatch, owner_api, model):
     def refuse(**kwargs):
         raise DjangoValidationError("Refused by a rule of the service.")
 
     monkeypatch.setattr(services, "version_record", refuse)
 
-    response = owner_client.post(f"/api/v1/models/{model.pk}/versions/", {"note": "n"}, format="json")
+    response = owner_api.post(f"/api/v1/models/{model.pk}/versions/", {"note": "n"}, format="json")
 
     assert assert_detail(response, 400) == "Refused by a rule of the service."
 
 
-def test_permission_denied_from_a_service_is_a_json_403(monkeypatch, owner_client, model):
+def test_permission_denied_from_a_service_is_a_json_403(monkeypatch, owner_api, model):
     def refuse(**kwargs):
         raise DjangoPermissionDenied("Not yours.")
 
     monkeypatch.setattr(services, "model_update", refuse)
 
-    response = owner_client.patch(f"/api/v1/models/{model.pk}/", {"description": "d"}, format="json")
+    response = owner_api.patch(f"/api/v1/models/{model.pk}/", {"description": "d"}, format="json")
 
     assert_detail(response, 403)
 
 
 @pytest.mark.parametrize("url", ["/api/v1/models/", "/api/v1/experiments/", "/api/v1/auth/login"])
 @pytest.mark.parametrize("body", ['{"name": ', "{'name': 'single quotes'}", "[1, 2", "\x00"])
-def test_malformed_json_body_is_a_json_400(owner_client, url, body):
-    response = owner_client.generic("POST", url, body, content_type="application/json")
+def test_malformed_json_body_is_a_json_400(owner_api, url, body):
+    response = owner_api.generic("POST", url, body, content_type="application/json")
 
     detail = assert_detail(response, 400)
     assert "JSON" in detail
@@ -365,18 +360,18 @@ def test_malformed_json_body_is_a_json_400(owner_client, url, body):
         ("post", "/api/v1/experiments/", {"name": "nul", "parameters": {"a": "\x00"}}, "parameters"),
     ],
 )
-def test_nul_character_in_a_json_field_is_a_400_naming_the_field(owner_client, model, method, url, body, field):
+def test_nul_character_in_a_json_field_is_a_400_naming_the_field(owner_api, model, method, url, body, field):
     # PostgreSQL's jsonb cannot store U+0000 (DataError: unsupported Unicode escape sequence), so such a
     # value must be refused as bad input on every database, like DRF refuses it in plain strings.
-    owner_client.raise_request_exception = False
+    owner_api.raise_request_exception = False
 
-    response = getattr(owner_client, method)(url.format(pk=model.pk), body, format="json")
+    response = getattr(owner_api, method)(url.format(pk=model.pk), body, format="json")
 
     assert_field_errors(response, field)
 
 
-def test_suspicious_request_under_the_api_is_a_json_400(owner_client):
-    response = owner_client.get("/api/v1/models/", headers={"host": "evil.example"})
+def test_suspicious_request_under_the_api_is_a_json_400(owner_api):
+    response = owner_api.get("/api/v1/models/", headers={"host": "evil.example"})
 
     assert_detail(response, 400)
 
@@ -388,8 +383,8 @@ PAGINATED = ["/api/v1/models/", "/api/v1/experiments/", "/api/v1/models/{pk}/ver
 
 @pytest.mark.parametrize("url", PAGINATED)
 @pytest.mark.parametrize("page_size", ["0", "-1", "101", "abc", "1.5", ""])
-def test_bad_page_size_is_a_400_naming_page_size(owner_client, model, url, page_size):
-    response = owner_client.get(url.format(pk=model.pk), {"page_size": page_size})
+def test_bad_page_size_is_a_400_naming_page_size(owner_api, model, url, page_size):
+    response = owner_api.get(url.format(pk=model.pk), {"page_size": page_size})
 
     body = assert_field_errors(response, "page_size")
     assert "100" in body["page_size"][0]
@@ -397,11 +392,11 @@ def test_bad_page_size_is_a_400_naming_page_size(owner_client, model, url, page_
 
 @pytest.mark.parametrize("url", PAGINATED)
 @pytest.mark.parametrize("page_size", ["1", "100"])
-def test_page_size_within_bounds_is_honoured(owner_client, model, url, page_size):
+def test_page_size_within_bounds_is_honoured(owner_api, model, url, page_size):
     ExperimentFactory(owner=model.owner)
     services.lifecycle_move(model=model, actor=model.owner, to_stage="staging")  # one history event
 
-    response = owner_client.get(url.format(pk=model.pk), {"page_size": page_size})
+    response = owner_api.get(url.format(pk=model.pk), {"page_size": page_size})
 
     assert response.status_code == 200, response.content
     assert len(json_body(response)["results"]) == 1
@@ -416,14 +411,14 @@ def test_page_size_within_bounds_is_honoured(owner_client, model, url, page_size
         ("/api/v1/experiments/", "parameters"),
     ],
 )
-def test_unknown_ordering_field_is_a_400_naming_ordering(owner_client, model, url, ordering):
-    response = owner_client.get(url, {"ordering": ordering})
+def test_unknown_ordering_field_is_a_400_naming_ordering(owner_api, model, url, ordering):
+    response = owner_api.get(url, {"ordering": ordering})
 
     assert_field_errors(response, "ordering")
 
 
 @pytest.mark.parametrize(("url", "ordering"), [("/api/v1/models/", "-accuracy"), ("/api/v1/experiments/", "name")])
-def test_known_ordering_field_is_accepted(owner_client, model, url, ordering):
-    response = owner_client.get(url, {"ordering": ordering})
+def test_known_ordering_field_is_accepted(owner_api, model, url, ordering):
+    response = owner_api.get(url, {"ordering": ordering})
 
     assert response.status_code == 200, response.content

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.sessions.models import Session
 from django.db import OperationalError
 
 from registry import health
@@ -16,8 +17,14 @@ def test_health_answers_ok_for_every_dependency(client):
     assert "no-cache" in response["Cache-Control"]
 
 
-def test_health_needs_no_login(client):
-    assert client.get("/health").status_code == 200
+def test_a_probe_of_health_leaves_no_session_or_cookie_behind(client):
+    # Load balancers probe every few seconds, without credentials: a session or CSRF cookie per probe
+    # would fill the session store and set cookies nobody sends back.
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert not response.cookies
+    assert not Session.objects.exists()
 
 
 def test_health_is_503_when_the_database_fails(client, monkeypatch):

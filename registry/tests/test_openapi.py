@@ -31,7 +31,8 @@ from registry.api.throttles import AuthRateThrottle
 
 SCHEMA_URL = "/api/schema/?format=json"
 
-# Operations that answer without a sign-in, by design (DESIGN.md "REST API v1", issue 3).
+# Operations that answer without a sign-in: how an anonymous client gets an account and its tokens,
+# and the signed download, whose token is the credential.
 PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/register/"),
     ("POST", "/api/v1/auth/login/"),

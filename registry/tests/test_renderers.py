@@ -4,13 +4,17 @@ orjson cannot write."""
 import datetime
 import decimal
 import uuid
+from types import SimpleNamespace
 
+import orjson
 import pytest
 from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.serializer_helpers import ReturnDict, ReturnList
 
+from mlmodels.tests.factories import MLModelFactory
+from registry.api import renderers
 from registry.api.renderers import FastJSONRenderer
 
 ZONE = datetime.timezone(datetime.timedelta(hours=2))
@@ -57,7 +61,20 @@ def test_fast_renderer_refuses_what_drf_refuses():
 
 
 @pytest.mark.django_db
-def test_the_api_answers_through_the_fast_renderer(api_client, user):
+def test_the_api_writes_a_page_of_models_with_orjson_in_drfs_bytes(api_client, user, monkeypatch):
+    MLModelFactory(owner=user, name="churn", hyperparameters={"depth": 3})
+    encoded = []
+
+    def dumps(data, **options):
+        encoded.append(data)
+        return orjson.dumps(data, **options)
+
+    monkeypatch.setattr(renderers, "orjson", SimpleNamespace(dumps=dumps, JSONEncodeError=orjson.JSONEncodeError))
     api_client.force_authenticate(user)
+
     response = api_client.get("/api/v1/models/")
-    assert isinstance(response.accepted_renderer, FastJSONRenderer)
+
+    assert response["Content-Type"] == "application/json"
+    assert len(encoded) == 1, "the page was not written by orjson (the fast path)"
+    assert response.content == JSONRenderer().render(response.data)
+    assert response.json()["results"][0]["name"] == "churn"

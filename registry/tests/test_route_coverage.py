@@ -47,7 +47,7 @@ PUBLIC_ROUTES = {
     # The browsable API's session login and logout pages (rest_framework.urls).
     "rest_framework:login": "session login form of the browsable API",
     "rest_framework:logout": "session logout of the browsable API",
-    # Operations endpoints and API documentation, public by design (DESIGN.md).
+    # Operations endpoints and API documentation: monitors, and people exploring the API, have no account.
     "health": "load balancers and monitors probe it without credentials",
     "schema": "the OpenAPI schema",
     "swagger-ui": "Swagger UI, reading the public schema",

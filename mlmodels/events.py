@@ -1,0 +1,69 @@
+"""The domain events of models, versions and lifecycle stages (published by ``mlmodels.services``).
+
+Each builder returns an ``Event`` of one type with that type's ``data``:
+
+``model.created``      owner_id, framework, task_type, lifecycle, experiment_id
+``model.updated``      fields: the names of the editable fields the change wrote (a new file alone is
+                       a ``version.created``: the model's current file follows its newest version)
+``model.deleted``      id, name, owner_id (built before the delete: the row is gone once it commits)
+``version.created``    version, file {key, size, sha256} or None, note; rolled_back_from when a
+                       rollback recorded it. The model's current state is this version's snapshot.
+``lifecycle.changed``  from_stage, to_stage, comment
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from registry.events import Event
+
+MODEL_CREATED = "model.created"
+MODEL_UPDATED = "model.updated"
+MODEL_DELETED = "model.deleted"
+VERSION_CREATED = "version.created"
+LIFECYCLE_CHANGED = "lifecycle.changed"
+
+
+def model_event(type: str, model, actor, **data) -> Event:
+    """An event of ``type`` about ``model`` by ``actor``, with ``data``."""
+    return Event.of(type, actor=actor, model=model, data=data)
+
+
+def model_created(model, *, actor) -> Event:
+    return model_event(
+        MODEL_CREATED,
+        model,
+        actor,
+        owner_id=model.owner_id,
+        framework=model.framework,
+        task_type=model.task_type,
+        lifecycle=model.lifecycle,
+        experiment_id=model.experiment_id,
+    )
+
+
+def model_updated(model, *, actor, fields: Iterable[str]) -> Event:
+    return model_event(MODEL_UPDATED, model, actor, fields=sorted(fields))
+
+
+def model_deleted(model, *, actor) -> Event:
+    return model_event(MODEL_DELETED, model, actor, id=model.pk, name=model.name, owner_id=model.owner_id)
+
+
+def version_created(version, *, actor, **extra) -> Event:
+    """``version`` was recorded; ``extra`` adds to the data (``rolled_back_from``)."""
+    file = {"key": version.file, "size": version.file_size, "sha256": version.file_sha256} if version.file else None
+    # A version the services just recorded holds the model instance it was created with: no query.
+    return model_event(
+        VERSION_CREATED,
+        version.model,
+        actor,
+        version=version.version_number,
+        file=file,
+        note=version.note,
+        **extra,
+    )
+
+
+def lifecycle_changed(model, *, actor, from_stage: str, to_stage: str, comment: str) -> Event:
+    return model_event(LIFECYCLE_CHANGED, model, actor, from_stage=from_stage, to_stage=to_stage, comment=comment)
