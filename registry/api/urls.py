@@ -7,7 +7,14 @@ from mlmodels import api as mlmodels_api
 
 app_name = "api"
 
-router = DefaultRouter()
+
+class Router(DefaultRouter):
+    # No ".json" suffix routes: ?format= chooses a renderer, and the viewsets' actions take no
+    # format argument (a suffix route was a 500).
+    include_format_suffixes = False
+
+
+router = Router()
 router.register("models", mlmodels_api.MLModelViewSet, basename="models")
 router.register("experiments", ExperimentViewSet, basename="experiments")
 

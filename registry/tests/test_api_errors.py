@@ -103,6 +103,21 @@ def test_unknown_api_paths_are_json_for_every_method_with_csrf_enforced(user, me
     assert response.json() == {"detail": "Not found."}
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/models.json",
+        "/api/v1/models/{pk}.json",
+        "/api/v1/models/{pk}/versions.json",
+        "/api/v1/experiments.json",
+    ],
+)
+def test_format_suffix_paths_are_a_json_404_for_a_signed_in_user(owner_api, model, url):
+    # They were routed to actions that take no format argument: a 500. ?format= picks a renderer.
+    assert_detail(owner_api.get(url.format(pk=model.pk)), 404)
+    assert owner_api.get(f"/api/v1/models/{model.pk}/?format=json").status_code == 200
+
+
 def test_a_csrf_failure_under_api_is_json(settings):
     response = csrf_failure(RequestFactory().post("/api/v1/models/"), reason="CSRF cookie not set.")
 
