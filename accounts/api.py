@@ -1,8 +1,9 @@
 """/api/v1/auth/: register, login (username or email), refresh, logout, me."""
 
 from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -15,16 +16,28 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import services
-from accounts.models import User
+from accounts.models import ApiKey, User
+from accounts.permissions import IsSuperuser, NotWithApiKey
+from accounts.roles import roles_of
 from registry.api.serializers import ErrorSerializer, StrictSerializer
 from registry.api.throttles import AuthRateThrottle
 
 
 class UserSerializer(serializers.ModelSerializer):
+    roles = serializers.SerializerMethodField(help_text="superuser, approver and/or service_account.")
+
     class Meta:
         model = User
-        fields = ("id", "username", "email", "is_superuser", "date_joined")
+        fields = ("id", "username", "email", "is_superuser", "is_service_account", "roles", "date_joined")
         read_only_fields = fields
+
+    def get_roles(self, user) -> list[str]:
+        return roles_of(user)
+
+
+class ServiceAccountCreateSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
 
 
 class RegisterSerializer(StrictSerializer):
@@ -202,3 +215,117 @@ class MeView(GenericAPIView):
 
     def get(self, request):
         return Response(self.get_serializer(request.user).data)
+
+
+@extend_schema(tags=["service accounts"])
+class ServiceAccountsView(GenericAPIView):
+    """Accounts for pipelines (superusers only): no password sign-in; they act through API keys."""
+
+    permission_classes = [IsSuperuser]
+    serializer_class = ServiceAccountCreateSerializer
+    queryset = User.objects.none()
+
+    @extend_schema(summary="List service accounts", responses=UserSerializer(many=True))
+    def get(self, request):
+        accounts = User.objects.filter(is_service_account=True).order_by("username")
+        page = self.paginate_queryset(accounts)
+        return self.get_paginated_response(UserSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Create a service account",
+        responses={201: UserSerializer, 400: OpenApiResponse(description="Field errors"), 403: ErrorSerializer},
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = services.service_account_create(actor=request.user, **serializer.validated_data)
+        return Response(UserSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ("id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at")
+        read_only_fields = fields
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The full key. Shown in this answer only: store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = (*ApiKeySerializer.Meta.fields, "key")
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(choices=ApiKey.Scope.choices)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Never expires when absent.")
+
+
+@extend_schema(tags=["auth"])
+class ApiKeyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's API keys. Managed with a password or SSO sign-in (a JWT or a session),
+    never with a key (403): a stolen key cannot mint more."""
+
+    permission_classes = [IsAuthenticated, NotWithApiKey]
+    serializer_class = ApiKeySerializer
+    queryset = ApiKey.objects.none()  # for the schema; requests get their user's keys below
+
+    def get_queryset(self):
+        return ApiKey.objects.filter(user=self.request.user, revoked_at__isnull=True)
+
+    def get_serializer_class(self):
+        return ApiKeyCreateSerializer if self.action == "create" else ApiKeySerializer
+
+    @extend_schema(summary="List your API keys (never the keys themselves)")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create an API key",
+        responses={
+            201: ApiKeyCreatedSerializer,
+            400: OpenApiResponse(description="Field errors"),
+            403: ErrorSerializer,
+        },
+        examples=[
+            OpenApiExample("A pipeline's key", value={"name": "nightly-training", "scope": "write"}, request_only=True)
+        ],
+    )
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, raw = services.api_key_create(actor=request.user, user=request.user, **serializer.validated_data)
+        return Response({**ApiKeySerializer(key).data, "key": raw}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Revoke an API key (it stops working at once)", responses={204: None, 404: ErrorSerializer})
+    def destroy(self, request, pk=None):
+        services.api_key_revoke(actor=request.user, key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["service accounts"])
+class ServiceAccountApiKeysView(GenericAPIView):
+    """Make an API key for a service account: superusers, signed in with a password or SSO (a key
+    cannot mint keys, for its own user or any other)."""
+
+    permission_classes = [IsSuperuser, NotWithApiKey]
+    serializer_class = ApiKeyCreateSerializer
+    queryset = User.objects.none()
+
+    @extend_schema(
+        summary="Create an API key for a service account",
+        responses={
+            201: ApiKeyCreatedSerializer,
+            400: OpenApiResponse(description="Field errors"),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+    )
+    def post(self, request, pk: int):
+        account = get_object_or_404(User.objects.filter(is_service_account=True), pk=pk)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, raw = services.api_key_create(actor=request.user, user=account, **serializer.validated_data)
+        return Response({**ApiKeySerializer(key).data, "key": raw}, status=status.HTTP_201_CREATED)

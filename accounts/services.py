@@ -3,16 +3,22 @@ pages and the admin."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import string
+from datetime import datetime, timedelta
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import User
+from accounts.models import ApiKey, User
 from registry.integrity import integrity_as_validation
 
 
@@ -43,13 +49,7 @@ def user_register(*, username: str, email: str, password: str) -> User:
     if not settings.REGISTRATION_OPEN:
         raise PermissionDenied("Registration is closed; ask an administrator for an account.")
     user = User(username=(username or "").strip(), email=User.objects.normalize_email((email or "").strip()))
-    errors: dict[str, list[str]] = {}
-    try:
-        user.full_clean(exclude=["password"])
-    except ValidationError as error:
-        errors.update(error.message_dict)
-    if User.objects.filter(username__iexact=user.username).exclude(username=user.username).exists():
-        errors.setdefault("username", []).append("A user with that username already exists.")
+    errors = _new_user_errors(user)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as error:
@@ -57,6 +57,40 @@ def user_register(*, username: str, email: str, password: str) -> User:
     if errors:
         raise ValidationError(errors)
     user.set_password(password)
+    with integrity_as_validation(user), transaction.atomic():
+        user.save()
+    return user
+
+
+def _new_user_errors(user: User) -> dict[str, list[str]]:
+    """What is wrong with a new account's fields (duplicates in any letter case included)."""
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if User.objects.filter(username__iexact=user.username).exclude(username=user.username).exists():
+        errors.setdefault("username", []).append("A user with that username already exists.")
+    return errors
+
+
+# Service accounts receive no mail: without an address of their own they get one under a reserved
+# domain (RFC 2606), unique like every email address here.
+SERVICE_ACCOUNT_EMAIL_DOMAIN = "service-accounts.invalid"
+
+
+def service_account_create(*, actor, username: str, email: str = "") -> User:
+    """A pipeline's account (superusers only): it has no usable password, so it never signs in with
+    one (accounts.backends), and acts only through the API keys a superuser makes for it."""
+    if not actor.is_superuser:
+        raise PermissionDenied("Only a superuser can create service accounts.")
+    username = (username or "").strip()
+    email = User.objects.normalize_email((email or "").strip()) or f"{username}@{SERVICE_ACCOUNT_EMAIL_DOMAIN}"
+    user = User(username=username, email=email, is_service_account=True)
+    user.set_unusable_password()
+    errors = _new_user_errors(user)
+    if errors:
+        raise ValidationError(errors)
     with integrity_as_validation(user), transaction.atomic():
         user.save()
     return user
@@ -78,14 +112,18 @@ def user_authenticate(*, request, login: str, password: str) -> User | None:
     return user
 
 
-def user_revoke_credentials(*, user: User, keep_session_key: str | None = None) -> None:
+def user_revoke_credentials(*, user: User, keep_session_key: str | None = None, api_keys: bool = True) -> None:
     """End every way ``user`` is signed in, but the session ``keep_session_key``: every outstanding
     refresh token is blacklisted (also those rotated from an older one: SimpleJWT records each) and
-    every other session is deleted from the session store. Access tokens stop on their own: they carry
-    the password hash they were issued under (CHECK_REVOKE_TOKEN) and the user's active flag is checked."""
+    every other session is deleted from the session store; with ``api_keys``, every API key is revoked
+    (not after a password change: keys do not derive from the password). Access tokens stop
+    on their own: they carry the password hash they were issued under (CHECK_REVOKE_TOKEN) and the
+    user's active flag is checked."""
     with transaction.atomic():
         live = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
         BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
+        if api_keys:
+            api_key_revoke_all(user=user)
     user_end_sessions(user=user, keep_session_key=keep_session_key)
 
 
@@ -107,11 +145,125 @@ def user_end_sessions(*, user: User, keep_session_key: str | None = None) -> int
 def user_password_changed(*, user: User, keep_session_key: str | None = None) -> None:
     """After ``user``'s password was changed or reset (the password page, the admin): nothing issued
     under the old password keeps working, except the session that made the change (``keep_session_key``,
-    when the user changed it themselves)."""
-    user_revoke_credentials(user=user, keep_session_key=keep_session_key)
+    when the user changed it themselves). API keys are kept: they are not derived from the password,
+    and the scripts holding them (SSO users' included) must not break with it (DESIGN.md, Identity)."""
+    user_revoke_credentials(user=user, keep_session_key=keep_session_key, api_keys=False)
 
 
 def user_deactivated(*, user: User) -> None:
-    """After ``user`` was deactivated: their sessions and refresh tokens end for good (a later
+    """After ``user`` was deactivated: their sessions, refresh tokens and API keys end for good (a later
     reactivation brings none back); their signed download URLs are refused while they are inactive."""
     user_revoke_credentials(user=user)
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "mlr_"
+API_KEY_LAST_USED_EVERY = timedelta(minutes=1)
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class ApiKeyInvalid(Exception):
+    """A presented API key that signs nobody in: unknown, revoked, expired, or its user inactive (the
+    API answers 401 with the message)."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+def api_key_hash(secret: str) -> str:
+    """SHA-256 of a key's secret (hex): 256 random bits need no slow hash (see ``ApiKey``)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_parse(raw: str) -> tuple[str, str] | None:
+    """``(prefix, secret)`` of a string shaped like a key (``mlr_<8 chars>_<secret>``), else None."""
+    if not raw.startswith(API_KEY_PREFIX):
+        return None
+    prefix, separator, secret = raw[len(API_KEY_PREFIX) :].partition("_")
+    if len(prefix) != ApiKey.PREFIX_LENGTH or not separator or not secret:
+        return None
+    return prefix, secret
+
+
+def looks_like_api_key(raw: str) -> bool:
+    return raw.startswith(API_KEY_PREFIX)
+
+
+@transaction.atomic
+def api_key_create(
+    *, actor: User, user: User, name: str, scope: str, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """A new key of ``user``, made by ``user`` or a superuser (who makes the keys of service
+    accounts); returns the row and the full key, which is not stored anywhere and cannot be shown again."""
+    if not (actor.is_superuser or actor.pk == user.pk):
+        raise PermissionDenied("Only the user or a superuser can create this user's API keys.")
+    if not user.is_active:
+        raise ValidationError("API keys cannot be created for an inactive user.")
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = ["Give the key a name, e.g. the pipeline that uses it."]
+    if scope not in ApiKey.Scope.values:
+        errors["scope"] = [f"Choose one of: {', '.join(ApiKey.Scope.values)}."]
+    if expires_at is not None and expires_at <= timezone.now():
+        errors["expires_at"] = ["The expiry must be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    secret = secrets.token_urlsafe(32)  # 256 bits
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(ApiKey.PREFIX_LENGTH))
+    while ApiKey.objects.filter(prefix=prefix).exists():  # 36**8 prefixes: practically never
+        prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(ApiKey.PREFIX_LENGTH))
+    key = ApiKey(user=user, name=name, prefix=prefix, secret_hash=api_key_hash(secret), scope=scope)
+    key.expires_at = expires_at
+    key.full_clean()
+    key.save()
+    return key, f"{API_KEY_PREFIX}{prefix}_{secret}"
+
+
+def api_key_revoke(*, actor: User, key: ApiKey) -> ApiKey:
+    """Revoke ``key`` (its user or a superuser): the next request with it is refused, as nothing
+    caches a key. Revoking a revoked key changes nothing."""
+    if not (actor.is_superuser or actor.pk == key.user_id):
+        raise PermissionDenied("Only the key's user or a superuser can revoke it.")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=key.revoked_at)
+    return key
+
+
+def api_key_revoke_all(*, user: User) -> int:
+    """Revoke every live key of ``user``; how many. One UPDATE."""
+    return ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_key_authenticate(raw: str) -> ApiKey:
+    """The live key ``raw`` is, with its user loaded (one query), or ``ApiKeyInvalid`` saying why:
+    unknown, revoked, expired, or an inactive user. The secret is compared in constant time.
+
+    ``last_used_at`` is written at most once a minute, by one conditional UPDATE (so concurrent
+    requests write it once between them), and only when the loaded row says it is stale: most
+    requests cost the one SELECT."""
+    parsed = api_key_parse(raw)
+    key = None
+    if parsed is not None:
+        key = ApiKey.objects.select_related("user").filter(prefix=parsed[0]).first()
+    # Compared even when no row was found, so that timing tells nothing about which prefixes exist.
+    expected = key.secret_hash if key is not None else "0" * 64
+    matches = hmac.compare_digest(expected, api_key_hash(parsed[1] if parsed else raw))
+    if key is None or not matches:
+        raise ApiKeyInvalid("Invalid API key.", "api_key_invalid")
+    now = timezone.now()
+    if key.revoked_at is not None:
+        raise ApiKeyInvalid("This API key has been revoked.", "api_key_revoked")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise ApiKeyInvalid(f"This API key expired at {key.expires_at.isoformat()}.", "api_key_expired")
+    if not key.user.is_active:
+        raise ApiKeyInvalid("The user of this API key is inactive.", "user_inactive")
+    stale_before = now - API_KEY_LAST_USED_EVERY
+    if key.last_used_at is None or key.last_used_at < stale_before:
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before)
+        ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

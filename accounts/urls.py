@@ -8,6 +8,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("register/", views.register, name="register"),
     path("password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path("api-keys/", views.api_keys, name="api-keys"),
+    path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path(
         "password/done/",
         auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_changed.html"),

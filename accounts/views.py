@@ -2,19 +2,23 @@
 
 import math
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import RegisterForm
+from accounts.models import ApiKey
 from registry.api.throttles import AuthRateThrottle
 from registry.forms import add_service_errors
 
@@ -55,7 +59,7 @@ def register(request):
         except PermissionDenied as error:
             form.add_error(None, str(error))
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.AccountBackend")
             messages.success(request, f"Welcome, {user.username}! Your account is ready.")
             return redirect("dashboard")
     return render(request, "accounts/register.html", {"form": form})
@@ -92,3 +96,46 @@ def locked_out(request, original_response=None, credentials=None):
         response = render(request, "accounts/login.html", context, status=429)
     response["Retry-After"] = str(services.lockout_seconds())
     return response
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. the pipeline that uses it.")
+    scope = forms.ChoiceField(choices=ApiKey.Scope.choices, initial=ApiKey.Scope.READ)
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        help_text="Optional, e.g. 2027-06-30 18:00 (server time). Empty: never expires.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+@never_cache  # the answer to a creation holds the full key: no cache may keep it
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    """The signed-in user's keys and a form to create one; a creation answers this page (200, not a
+    redirect) with the new key shown once, so the key is never stored in a session or a URL."""
+    form = ApiKeyForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, raw = services.api_key_create(actor=request.user, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            created = {"key": key, "raw": raw}
+            form = ApiKeyForm()
+    keys = ApiKey.objects.filter(user=request.user, revoked_at__isnull=True)
+    return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "created": created})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_revoke(request, pk: int):
+    """GET: the confirmation; POST: revoke (only the user's own live keys are found here)."""
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user, revoked_at__isnull=True)
+    if request.method == "POST":
+        services.api_key_revoke(actor=request.user, key=key)
+        messages.success(request, f"API key “{key.name}” (mlr_{key.prefix}_…) was revoked; it no longer works.")
+        return redirect("api-keys")
+    return render(request, "accounts/api_key_revoke.html", {"key": key})

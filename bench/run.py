@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow", action="store_true", help="install, start and seed MLflow's server too")
     parser.add_argument("--artifact-mib", type=int, default=0, help="also upload/download a file this big")
     parser.add_argument("--only", default="", help="comma-separated workloads to run (default: all)")
+    parser.add_argument(
+        "--auth",
+        choices=("jwt", "apikey"),
+        default="jwt",
+        help="credential our workloads send as the bearer token: a JWT access token (default) or a write API "
+        "key of the same superuser (e.g. --only get_model --auth apikey)",
+    )
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
 
@@ -165,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if seed.seeded_count() != args.scale:
         print(f"seeding {args.scale} models …", flush=True)
         print(f"seeded in {seed.seed(args.scale, password=os.urandom(24).hex()):.1f} s", flush=True)
-    token, first_id, last_id = bench_identity()
+    token, first_id, last_id = bench_identity(args.auth)
     workloads = [w for w in ours(first_id, last_id) if not args.only or w.name in args.only.split(",")]
     query_counts = {w.name: queries_per_request(w, token, first_id) for w in workloads}
     connection.close()
@@ -197,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def bench_identity() -> tuple[str, int, int]:
-    """A superuser's access token (it may write to every seeded model) and the seeded ids' range."""
+def bench_identity(auth: str = "jwt") -> tuple[str, int, int]:
+    """A superuser's access token, or with ``auth="apikey"`` a new write API key of theirs (made by the
+    service, like the page's and the API's), which may write to every seeded model; and the seeded ids'
+    range. Either is sent as ``Authorization: Bearer …``."""
     from django.db.models import Max, Min
     from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -209,6 +218,11 @@ def bench_identity() -> tuple[str, int, int]:
         username="bench-admin", defaults={"email": "bench-admin@bench.example", "is_superuser": True, "is_staff": True}
     )
     bounds = MLModel.objects.aggregate(first=Min("pk"), last=Max("pk"))
+    if auth == "apikey":
+        from accounts import services
+
+        _, key = services.api_key_create(actor=user, user=user, name="bench", scope="write")
+        return key, bounds["first"], bounds["last"]
     return str(RefreshToken.for_user(user).access_token), bounds["first"], bounds["last"]
 
 

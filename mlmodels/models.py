@@ -124,6 +124,8 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     class Meta:
         verbose_name = "model"
         ordering = ["-created_at", "-id"]
+        # The approvers' role (the "approvers" group holds it, see accounts.roles.can_approve).
+        permissions = [("approve_production", "Can approve moves to production and set protected aliases")]
         indexes = [
             models.Index(fields=["lifecycle"], name="mlmodel_lifecycle_idx"),
             models.Index(fields=["framework"], name="mlmodel_framework_idx"),

@@ -272,7 +272,8 @@ REGISTRATION_OPEN = env_bool("REGISTRATION_OPEN", True)
 # with `manage.py axes_reset_username NAME`, or by deleting the attempt in the admin's Axes pages).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing service accounts a password sign-in.
+    "accounts.backends.AccountBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
@@ -293,11 +294,19 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # API keys first (mlr_…, as a bearer token or a Basic password): a key never reaches the JWT
+        # parser, and anything that is not a key goes on to the classes below.
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.ApiKeyBasicAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         # For the browsable API after a session login; it enforces CSRF.
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        # A read-only API key: safe methods only (accounts.authentication enforces it too).
+        "accounts.permissions.KeyScopeAllows",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "registry.api.renderers.FastJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -29,7 +29,7 @@ REFRESH = AUTH + "refresh"
 LOGOUT = AUTH + "logout"
 ME = AUTH + "me"
 
-USER_FIELDS = {"id", "username", "email", "is_superuser", "date_joined"}
+USER_FIELDS = {"id", "username", "email", "is_superuser", "is_service_account", "roles", "date_joined"}
 STRONG_PASSWORD = "correct horse battery staple 42"
 ANOTHER_KEY = "an-entirely-different-signing-key-that-is-long-enough-for-hs256-0123456789"
 
@@ -429,6 +429,8 @@ def test_me_returns_the_current_user(client_for, request, who):
         "username": account.username,
         "email": account.email,
         "is_superuser": account.is_superuser,
+        "is_service_account": False,
+        "roles": ["superuser", "approver"] if who == "superuser" else [],
         "date_joined": response.json()["date_joined"],
     }
     assert response.json()["is_superuser"] is (who == "superuser")

@@ -25,6 +25,16 @@ auth_patterns = [
     re_path(r"^refresh/?$", accounts_api.RefreshView.as_view(), name="auth-refresh"),
     re_path(r"^logout/?$", accounts_api.LogoutView.as_view(), name="auth-logout"),
     re_path(r"^me/?$", accounts_api.MeView.as_view(), name="auth-me"),
+    re_path(
+        r"^api-keys/?$",
+        accounts_api.ApiKeyViewSet.as_view({"get": "list", "post": "create"}),
+        name="auth-api-keys-list",
+    ),
+    re_path(
+        r"^api-keys/(?P<pk>[0-9]+)/?$",
+        accounts_api.ApiKeyViewSet.as_view({"delete": "destroy"}),
+        name="auth-api-keys-detail",
+    ),
 ]
 file_patterns = [
     re_path(r"^upload/?$", mlmodels_api.FileUploadView.as_view(), name="files-upload"),
@@ -35,6 +45,12 @@ file_patterns = [
 
 urlpatterns = [
     path("auth/", include(auth_patterns)),
+    re_path(r"^service-accounts/?$", accounts_api.ServiceAccountsView.as_view(), name="service-accounts"),
+    re_path(
+        r"^service-accounts/(?P<pk>[0-9]{1,18})/api-keys/?$",
+        accounts_api.ServiceAccountApiKeysView.as_view(),
+        name="service-account-api-keys",
+    ),
     path("files/", include(file_patterns)),
     path("", include(router.urls)),
 ]

@@ -492,3 +492,101 @@ def test_concrete_part_fills_path_converters(route, expected):
 def test_concrete_part_refuses_what_it_cannot_fill():
     with pytest.raises(_Unsupported):
         concrete_part(RegexPattern(r"^(?P<a>x)(?P=a)$"))
+
+
+# --- API keys: a read key never writes, a write key is never refused for being a key ----------------
+
+KEY_MANAGEMENT_ROUTES = {"api:auth-api-keys-list", "api:auth-api-keys-detail", "api:service-account-api-keys"}
+READ_ONLY = "This API key is read-only."
+NO_KEYS_HERE = "API keys cannot manage API keys; sign in with your password."
+
+
+def _authenticates(route: Route) -> bool:
+    """Whether the route's view runs the API's authentication (the signed download takes its own token
+    and none: a key is nothing to it, and the anonymous walk covers it)."""
+    view_class = getattr(route.callback, "cls", None)
+    return view_class is not None and bool(view_class().get_authenticators())
+
+
+def _api_routes(values) -> list[Route]:
+    routes, errors = iter_routes(values=values)
+    assert not errors, errors
+    return [r for r in routes if r.url.startswith("/api/v1/") and r.key not in PUBLIC_ROUTES and _authenticates(r)]
+
+
+def _snapshot() -> dict:
+    """Every row of the apps' tables, but the key's once-a-minute ``last_used_at`` and cache rows."""
+    from django.apps import apps
+
+    rows = {}
+    for model in apps.get_models():
+        if model._meta.app_label not in {"accounts", "mlmodels", "experiments", "auth", "token_blacklist"}:
+            continue
+        if model._meta.db_table == "accounts_throttle_cache":
+            continue
+        rows[model._meta.label] = [
+            {k: v for k, v in row.items() if k != "last_used_at"} for row in model.objects.order_by("pk").values()
+        ]
+    return rows
+
+
+def _key_client(user, scope: str) -> Client:
+    from accounts import services as account_services
+
+    _, raw = account_services.api_key_create(actor=user, user=user, name=f"walk-{scope}", scope=scope)
+    return Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+@pytest.mark.django_db
+def test_a_read_key_never_changes_anything_and_reads_everywhere(seeded, user):
+    """The rule: on every API v1 route that authenticates, every POST, PUT, PATCH and DELETE with a read
+    key answers exactly 403 "read-only", refused by the authentication itself before permissions,
+    method dispatch, body parsing or the handler (so not even a 400 or a 405 runs any code of the view),
+    and no row of the database changes; every GET is not refused for auth reasons (no 401, no 403), but
+    on the key-management routes, which refuse every key. The key's user is a superuser, so no
+    ownership or role rule refuses a GET: only the key could."""
+    user.is_superuser = True
+    user.save()
+    client = _key_client(user, "read")
+    routes = _api_routes(seeded)
+    assert {"api:models-detail", "api:files-upload", "api:auth-logout"} <= {r.name for r in routes}
+    before = _snapshot()
+    wrong = []
+    for route in routes:
+        for method in METHODS[1:]:
+            response = client.generic(method, route.url, "{}", content_type="application/json")
+            detail = (
+                response.json().get("detail")
+                if response.get("Content-Type", "").startswith("application/json")
+                else None
+            )
+            if response.status_code != 403 or detail != READ_ONLY:
+                wrong.append(f"{method} {route.url} [{route.key}] answered {response.status_code}: {detail}")
+        response = client.get(route.url)
+        if route.key in KEY_MANAGEMENT_ROUTES:
+            if response.status_code != 403 or response.json()["detail"] != NO_KEYS_HERE:
+                wrong.append(f"GET {route.url} [{route.key}] answered {response.status_code}, not the no-keys 403")
+        elif response.status_code in (401, 403):
+            wrong.append(f"GET {route.url} [{route.key}] refused a read key: {response.status_code}")
+    assert not wrong, "\n".join(wrong)
+    assert _snapshot() == before
+
+
+@pytest.mark.django_db
+def test_a_write_key_is_refused_only_by_the_key_management_routes(seeded, user):
+    """A write key of a superuser (so no ownership or role rule refuses it): no answer on any API v1
+    route is 401, and none is 403 but the key-management routes' (with their message)."""
+    user.is_superuser = True
+    user.save()
+    client = _key_client(user, "write")
+    wrong = []
+    for route in _api_routes(seeded):
+        for method in METHODS:
+            response = client.generic(method, route.url, "{}", content_type="application/json")
+            refused = response.status_code in (401, 403)
+            if route.key in KEY_MANAGEMENT_ROUTES:
+                if response.status_code != 403 or response.json()["detail"] != NO_KEYS_HERE:
+                    wrong.append(f"{method} {route.url} [{route.key}] answered {response.status_code}")
+            elif refused:
+                wrong.append(f"{method} {route.url} [{route.key}] refused a write key: {response.status_code}")
+    assert not wrong, "\n".join(wrong)

@@ -54,6 +54,17 @@
     return node ? node.textContent.trim() : "";
   }
 
+  // Copy buttons ([data-copy]: the text to copy), e.g. a new API key, shown once.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.textContent = "Copied";
+    }, function () {
+      button.textContent = "Copy failed: select the key and copy it";
+    });
+  });
+
   // A failed htmx request (network error, 4xx, 5xx) gets a visible message instead of silence.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
