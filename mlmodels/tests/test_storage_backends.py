@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage
 
@@ -25,18 +24,7 @@ from mlmodels.storage import (
     artifact_storage,
     artifacts,
 )
-
-UNREACHABLE_S3 = {
-    "BACKEND": "storages.backends.s3.S3Storage",
-    "OPTIONS": {
-        "endpoint_url": "http://127.0.0.1:9",  # the discard port: nothing listens there
-        "access_key": "key",
-        "secret_key": "secret",
-        "bucket_name": "ml-models",
-        "region_name": "us-east-1",
-        "client_config": Config(connect_timeout=1, retries={"max_attempts": 1}),
-    },
-}
+from mlmodels.tests.test_faults import UNREACHABLE_S3
 
 
 def source(content: bytes) -> io.BytesIO:
