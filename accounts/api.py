@@ -263,6 +263,12 @@ class ApiKeyCreateSerializer(StrictSerializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Never expires when absent.")
 
 
+def _created_key(*, actor, user, data: dict) -> Response:
+    """A new key of ``user``, answered with the full key: the only time it is shown."""
+    key, raw = services.api_key_create(actor=actor, user=user, **data)
+    return Response({**ApiKeySerializer(key).data, "key": raw}, status=status.HTTP_201_CREATED)
+
+
 @extend_schema(tags=["auth"])
 class ApiKeyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """The signed-in user's API keys. Managed with a password or SSO sign-in (a JWT or a session),
@@ -296,8 +302,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key, raw = services.api_key_create(actor=request.user, user=request.user, **serializer.validated_data)
-        return Response({**ApiKeySerializer(key).data, "key": raw}, status=status.HTTP_201_CREATED)
+        return _created_key(actor=request.user, user=request.user, data=serializer.validated_data)
 
     @extend_schema(summary="Revoke an API key (it stops working at once)", responses={204: None, 404: ErrorSerializer})
     def destroy(self, request, pk=None):
@@ -327,5 +332,4 @@ class ServiceAccountApiKeysView(GenericAPIView):
         account = get_object_or_404(User.objects.filter(is_service_account=True), pk=pk)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key, raw = services.api_key_create(actor=request.user, user=account, **serializer.validated_data)
-        return Response({**ApiKeySerializer(key).data, "key": raw}, status=status.HTTP_201_CREATED)
+        return _created_key(actor=request.user, user=account, data=serializer.validated_data)

@@ -18,7 +18,9 @@ from rest_framework.permissions import SAFE_METHODS
 
 from accounts import services
 from accounts.models import ApiKey, User
-from accounts.permissions import KeyScopeAllows, NotWithApiKey
+from accounts.permissions import NotWithApiKey
+
+READ_ONLY = "This API key is read-only."
 
 
 def _authenticate(raw: str) -> ApiKey:
@@ -30,10 +32,9 @@ def _authenticate(raw: str) -> ApiKey:
 
 def _within_scope(request, key: ApiKey) -> tuple[User, ApiKey]:
     if key.is_read_only and request.method not in SAFE_METHODS:
-        # Also accounts.permissions.KeyScopeAllows (a default permission), but views that set their own
-        # permission_classes drop the defaults: refused here, a read key can never reach a handler that
-        # writes, whatever the view declares.
-        raise exceptions.PermissionDenied(KeyScopeAllows.message)
+        # Here rather than in a permission class: views that set their own permission_classes drop the
+        # defaults, so a read key could reach a handler that writes. Refused here, it never can.
+        raise exceptions.PermissionDenied(READ_ONLY)
     return key.user, key
 
 

@@ -302,11 +302,8 @@ REST_FRAMEWORK = {
         # For the browsable API after a session login; it enforces CSRF.
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": [
-        "rest_framework.permissions.IsAuthenticated",
-        # A read-only API key: safe methods only (accounts.authentication enforces it too).
-        "accounts.permissions.KeyScopeAllows",
-    ],
+    # A read-only API key is held to safe methods by its authentication class (accounts.authentication).
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "registry.api.renderers.FastJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
