@@ -173,7 +173,7 @@ class LoginView(GenericAPIView):
         except services.SignInLockedOut as locked:
             raise Throttled(wait=locked.retry_after, detail=str(locked)) from None
         if user is None:
-            raise AuthenticationFailed("No active account found with the given credentials.")
+            raise AuthenticationFailed(services.failed_sign_in_message())
         refresh = RefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh), "token_type": "bearer"})
 

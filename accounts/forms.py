@@ -1,3 +1,4 @@
+from allauth.account import forms as allauth_forms
 from django import forms
 from django.conf import settings
 
@@ -13,3 +14,15 @@ class RegisterForm(forms.Form):
             f"At least {settings.PASSWORD_MIN_LENGTH} characters; not a common or all-numeric password, "
             "nor one too like your username or email."
         )
+
+
+class LoginForm(allauth_forms.LoginForm):
+    """allauth's sign-in form, labelled for what it takes here, without its link to a password reset by
+    email (the registry sends no mail)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or email"
+        self.fields["login"].widget.attrs.update(placeholder="", autocomplete="username")
+        self.fields["password"].help_text = ""
+        self.fields["password"].widget.attrs.update(placeholder="")

@@ -12,6 +12,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -19,6 +20,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import ApiKey, User
+from accounts.roles import APPROVERS_GROUP
 from registry.integrity import integrity_as_validation
 
 
@@ -44,9 +46,14 @@ def lockout_message() -> str:
     )
 
 
+def registration_open() -> bool:
+    """Whether people may make themselves a local account (never with SSO_ONLY: accounts come from the IdP)."""
+    return settings.REGISTRATION_OPEN and not settings.SSO_ONLY
+
+
 def user_register(*, username: str, email: str, password: str) -> User:
     """Create an account, refusing duplicates (email in any letter case) and weak passwords."""
-    if not settings.REGISTRATION_OPEN:
+    if not registration_open():
         raise PermissionDenied("Registration is closed; ask an administrator for an account.")
     user = User(username=(username or "").strip(), email=User.objects.normalize_email((email or "").strip()))
     errors = _new_user_errors(user)
@@ -94,6 +101,59 @@ def service_account_create(*, actor, username: str, email: str = "") -> User:
     with integrity_as_validation(user), transaction.atomic():
         user.save()
     return user
+
+
+# Accounts made by an SSO sign-in whose IdP sends no email address get one under a reserved domain.
+SSO_EMAIL_DOMAIN = "sso.invalid"
+
+
+def local_sign_in_refusal(user: User, *, through_sso: bool = False) -> str | None:
+    """Why ``user`` may not sign in this way (a password, a passkey, or the IdP), or None if they may."""
+    if getattr(user, "is_service_account", False):
+        return "Service accounts cannot sign in; they act only through their API keys."
+    if settings.SSO_ONLY and not through_sso and not user.is_superuser:
+        return (
+            f"Sign-in with a password or a passkey is turned off here: use “Sign in with "
+            f"{settings.OIDC_PROVIDER_NAME}”. Scripts use API keys."
+        )
+    return None
+
+
+def failed_sign_in_message() -> str:
+    """What the API's password sign-in answers a refusal (the same whatever the cause: no account, a
+    wrong password, or one that may not sign in this way)."""
+    message = "No active account found with the given credentials."
+    if settings.SSO_ONLY:
+        message += (
+            f" Password sign-in is for administrators only here: sign in with {settings.OIDC_PROVIDER_NAME} "
+            "on the login page and use an API key."
+        )
+    return message
+
+
+def sso_user_sync(*, user: User, claims: dict) -> None:
+    """At every SSO sign-in, what the IdP says wins: the email address (unless another account has it)
+    and the roles its groups map to (OIDC_APPROVER_GROUPS, OIDC_ADMIN_GROUPS), given and taken away.
+    A role whose setting is empty is left as the admin sets it."""
+    groups = claims.get(settings.OIDC_GROUPS_CLAIM) or []
+    groups = {groups} if isinstance(groups, str) else {str(group) for group in groups}
+    email = User.objects.normalize_email(claims.get("email") or "")
+    with transaction.atomic():
+        taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk)
+        if email and email.lower() != user.email.lower() and not taken.exists():
+            user.email = email
+        if settings.OIDC_ADMIN_GROUPS:
+            user.is_superuser = user.is_staff = bool(groups & set(settings.OIDC_ADMIN_GROUPS))
+        user.save(update_fields=["email", "is_superuser", "is_staff", "updated_at"])
+        if settings.OIDC_APPROVER_GROUPS:
+            approvers, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
+            if groups & set(settings.OIDC_APPROVER_GROUPS):
+                user.groups.add(approvers)
+            else:
+                user.groups.remove(approvers)
+    # Django caches permissions on the user object; the next check must see the new groups.
+    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(cache, None)
 
 
 def user_authenticate(*, request, login: str, password: str) -> User | None:

@@ -1,4 +1,4 @@
-"""Sign-in pages: login, logout, register, password change (Django's auth views where they fit)."""
+"""The registry's own account pages: register, password change, API keys (allauth runs the sign-in)."""
 
 import math
 
@@ -8,17 +8,17 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts import services
-from accounts.forms import RegisterForm
+from accounts.forms import LoginForm, RegisterForm
 from accounts.models import ApiKey
+from accounts.roles import roles_of
 from registry.api.throttles import AuthRateThrottle
 from registry.forms import add_service_errors
 
@@ -44,7 +44,7 @@ def _refused(response, throttle: AuthRateThrottle):
 
 @require_http_methods(["GET", "POST"])
 def register(request):
-    if not settings.REGISTRATION_OPEN:
+    if not services.registration_open():
         return render(request, "accounts/register_closed.html", status=403)
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and (throttle := _over_auth_rate(request)):
@@ -65,11 +65,31 @@ def register(request):
     return render(request, "accounts/register.html", {"form": form})
 
 
+@login_required
+@require_safe
+def profile(request):
+    """Who the signed-in user is here: their roles, how they sign in, and where to manage each."""
+    user = request.user
+    context = {
+        "roles": roles_of(user),
+        "sso_accounts": user.socialaccount_set.all(),
+        "authenticators": sorted({a.get_type_display() for a in user.authenticator_set.all()}),
+        "api_key_count": ApiKey.objects.filter(user=user, revoked_at__isnull=True).count(),
+    }
+    return render(request, "accounts/profile.html", context)
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     """Django's password change; then nothing issued under the old password works but this session."""
 
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("password-changed")
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.has_usable_password():
+            # SSO users and service accounts have no password here to change.
+            return render(request, "accounts/password_change.html", {"no_password": True})
+        return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
         # The form checks the old password: a stolen session must not be a way to guess it.
@@ -85,6 +105,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+def not_offered(request, *args, **kwargs):
+    """allauth pages the registry does not offer (it sends no mail): a 404 like any unknown page."""
+    raise Http404("This page is not offered here: the registry sends no mail. Ask an administrator.")
+
+
 def locked_out(request, original_response=None, credentials=None):
     """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE), status 429 with Retry-After: the login page
     with the reason for people, ``{"detail": ...}`` for API clients."""
@@ -92,8 +117,8 @@ def locked_out(request, original_response=None, credentials=None):
     if request.path.startswith("/api/v1/") or not request.accepts("text/html"):
         response = JsonResponse({"detail": message}, status=429)
     else:
-        context = {"form": AuthenticationForm(request), "lockout": message, "next": request.GET.get("next", "")}
-        response = render(request, "accounts/login.html", context, status=429)
+        context = {"form": LoginForm(request=request), "lockout": message}
+        response = render(request, "account/login.html", context, status=429)
     response["Retry-After"] = str(services.lockout_seconds())
     return response
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from registry.env import env_bool, env_choice, env_int, env_list, env_rate, env_required, env_str, env_url
 
@@ -35,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Its template filters are used by allauth's second-factor pages.
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
@@ -46,6 +49,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # Lockouts after repeated failed sign-ins, at every door that checks a password (see Accounts below).
     "axes",
+    # Sign-in pages, single sign-on (OpenID Connect) and second factors / passkeys (see Accounts below).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "registry",
     "accounts",
     "experiments",
@@ -62,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     # After authentication (it lets only signed-in users' uploads be large), and before any view or
     # the CSRF check reads the body.
     "registry.middleware.RequestSizeLimitMiddleware",
@@ -85,7 +95,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "registry.context_processors.site",
+                "accounts.context_processors.sign_in",
             ],
         },
     },
@@ -272,9 +282,11 @@ REGISTRATION_OPEN = env_bool("REGISTRATION_OPEN", True)
 # with `manage.py axes_reset_username NAME`, or by deleting the attempt in the admin's Axes pages).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend, refusing service accounts a password sign-in.
+    # allauth's username-or-email backend (a ModelBackend), refusing service accounts a password sign-in.
     "accounts.backends.AccountBackend",
 ]
+# django-axes reads the username from what allauth's form passes to authenticate() (username or email).
+AXES_USERNAME_CALLABLE = "accounts.backends.attempted_login"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
@@ -290,6 +302,68 @@ REFRESH_TOKEN_DAYS = env_int("REFRESH_TOKEN_DAYS", 7, minimum=1)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# django-allauth runs the sign-in pages: password (username or email), passkeys, a second factor, and
+# single sign-on. Registration and password change stay the registry's own pages (accounts.views);
+# allauth's password reset and email pages are not offered (accounts.urls): the registry sends no mail.
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+# Sign-in attempts are limited by django-axes at every door (above), not a second time by allauth: its
+# per-address login limit is off, and its adapter leaves failed passwords to axes
+# (accounts.adapters). allauth's limit on failed second-factor codes (login_failed, per user) stays.
+ACCOUNT_RATE_LIMITS = {"login": None}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "Model Registry"
+# WebAuthn needs a secure origin; http://localhost is one for browsers, but fido2 wants https unless told.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+
+# Single sign-on with OpenID Connect (any IdP: Keycloak, Entra ID, Google, Okta), only when
+# OIDC_SERVER_URL is set. The redirect URI to register at the IdP is
+# https://<registry host>/accounts/oidc/sso/login/callback/.
+OIDC_SERVER_URL = env_url("OIDC_SERVER_URL", schemes=("http", "https"))
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "SSO")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Groups of the IdP mapped, at every SSO sign-in, to the approvers group and to superuser (and taken
+# away when the user is no longer in them); unset: those roles are left as the admin sets them.
+OIDC_APPROVER_GROUPS = env_list("OIDC_APPROVER_GROUPS")
+OIDC_ADMIN_GROUPS = env_list("OIDC_ADMIN_GROUPS")
+# Sign-in through the IdP only: password and passkey sign-in stay for superusers (a way in when the IdP
+# is down), everyone else is sent to the IdP. API keys keep working.
+SSO_ONLY = env_bool("SSO_ONLY", False)
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # allauth's OpenID Connect provider, with a nonce bound to each sign-in (accounts.sso).
+        "provider_class": "accounts.sso.NonceOpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [],
+    }
+}
+if OIDC_SERVER_URL:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"] = [
+        {
+            "provider_id": "sso",
+            "name": OIDC_PROVIDER_NAME,
+            "client_id": env_required("OIDC_CLIENT_ID", why="OIDC_SERVER_URL is set"),
+            "secret": env_required("OIDC_CLIENT_SECRET", why="OIDC_SERVER_URL is set"),
+            "settings": {"server_url": OIDC_SERVER_URL},
+        }
+    ]
+elif SSO_ONLY:
+    raise ImproperlyConfigured("SSO_ONLY=1 needs OIDC_SERVER_URL: nobody but superusers could sign in.")
+# The IdP vouches for the user: the first sign-in creates the account (REGISTRATION_OPEN is about
+# local accounts), with a unique username made from its preferred_username or email.
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# An SSO sign-in never takes over a local account that has the same email address.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

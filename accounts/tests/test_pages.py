@@ -9,17 +9,23 @@ pytestmark = pytest.mark.django_db
 def test_login_page_signs_in_and_goes_to_the_dashboard(client, user):
     assert client.get("/accounts/login/").status_code == 200
 
-    response = client.post("/accounts/login/", {"username": user.username, "password": TEST_PASSWORD})
+    response = client.post("/accounts/login/", {"login": user.username, "password": TEST_PASSWORD})
 
     assert response["Location"] == "/"
     assert client.get("/").status_code == 200
 
 
+def test_login_page_takes_an_email_address_in_any_letter_case(client, user):
+    response = client.post("/accounts/login/", {"login": user.email.upper(), "password": TEST_PASSWORD})
+
+    assert response["Location"] == "/"
+
+
 def test_login_with_a_wrong_password_shows_an_error(client, user):
-    response = client.post("/accounts/login/", {"username": user.username, "password": "wrong"})
+    response = client.post("/accounts/login/", {"login": user.username, "password": "wrong"})
 
     assert response.status_code == 200
-    assert b"Please enter a correct username and password" in response.content
+    assert b"The username and/or password you specified are not correct." in response.content
 
 
 def test_logout_ends_the_session(client, user):

@@ -93,11 +93,12 @@ def test_a_service_account_never_signs_in_with_a_password(api_client):
     account = UserFactory(username="pipeline", is_service_account=True)  # the factory gives it a password
 
     api = api_client.post("/api/v1/auth/login", {"username": "pipeline", "password": TEST_PASSWORD}, format="json")
-    page = Client().post("/accounts/login/", {"username": "pipeline", "password": TEST_PASSWORD})
+    page = Client().post("/accounts/login/", {"login": "pipeline", "password": TEST_PASSWORD}, follow=True)
 
     assert account.has_usable_password()
     assert api.status_code == 401
-    assert page.status_code == 200 and "_auth_user_id" not in page.client.session
+    assert "_auth_user_id" not in page.client.session
+    assert "Service accounts cannot sign in; they act only through their API keys." in page.content.decode()
 
 
 @pytest.mark.django_db

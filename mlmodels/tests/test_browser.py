@@ -62,7 +62,7 @@ def test_log_in_through_the_form_and_land_on_the_dashboard(page, user, registry,
     page.goto("/")
 
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
-    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Username or email").fill(user.username)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
 

@@ -56,6 +56,17 @@ PUBLIC_ROUTES = {
     "login": "the dashboard's login page",
     "register": "creates an account (a 403 page when REGISTRATION_OPEN is false)",
     "logout": "logging out needs no account (it only ends a session, POST only)",
+    # allauth's sign-in pages (accounts.urls includes allauth.urls): where single sign-on starts, where
+    # the IdP sends the browser back, and what a failed sign-in shows.
+    "account_inactive": "tells a deactivated user that their account is inactive",
+    "openid_connect_login": "starts a single sign-on (404 for an unknown provider)",
+    "openid_connect_callback": "where the IdP sends the browser back; allauth checks state and nonce",
+    "socialaccount_login_cancelled": "what a cancelled single sign-on shows",
+    "socialaccount_login_error": "what a failed single sign-on shows",
+    "accounts/social/login/cancelled/": "allauth's old address of the page above (a redirect to it)",
+    "accounts/social/login/error/": "allauth's old address of the page above (a redirect to it)",
+    "accounts/signup/": "allauth's registration address, redirected to the registry's own",
+    "not-offered": "allauth's password reset and email pages, a 404 here: the registry sends no mail",
     # Static files: whitenoise serves them outside the urlconf today; should django.conf.urls.static's
     # static() pattern ever be added (it is unnamed), its files are public assets.
     "^static/(?P<path>.*)$": "public assets (css, js)",
@@ -266,11 +277,17 @@ def iter_routes(urlconf=None, values: dict[str, str] | None = None) -> tuple[lis
     visit(get_resolver(urlconf).url_patterns, "", "", None)
 
     # Each URL must reach its own pattern, or the walk would probe another route twice instead.
-    for route in routes:
+    reachable = []
+    for index, route in enumerate(routes):
         match = resolve(route.url, urlconf)
+        if any(match.func is earlier.callback and match.route == earlier.route for earlier in routes[:index]):
+            # An earlier pattern shadows this one (the registry's own page in place of allauth's): nothing
+            # can reach it, so there is nothing to protect.
+            continue
         if match.func is not route.callback or match.route != route.route:
             errors.append(f"{route.route}: built {route.url!r}, which resolves to {match.route!r}")
-    return routes, errors
+        reachable.append(route)
+    return reachable, errors
 
 
 # --- probing ------------------------------------------------------------------------------------------

@@ -30,6 +30,14 @@ CONFIG_VARIABLES = (
     "LOG_LEVEL",
     "THROTTLE_RATE_AUTH",
     "PRESIGNED_URL_SECONDS",
+    "OIDC_SERVER_URL",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_PROVIDER_NAME",
+    "OIDC_GROUPS_CLAIM",
+    "OIDC_APPROVER_GROUPS",
+    "OIDC_ADMIN_GROUPS",
+    "SSO_ONLY",
 )
 LONG_SECRET = "s" * 64
 
@@ -51,6 +59,9 @@ print(json.dumps({
     "REGISTRATION_OPEN": settings.REGISTRATION_OPEN,
     "ALLOWED_HOSTS": settings.ALLOWED_HOSTS,
     "SESSION_ENGINE": settings.SESSION_ENGINE,
+    "SSO_APPS": settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"],
+    "SSO_ROLES": [settings.OIDC_GROUPS_CLAIM, settings.OIDC_APPROVER_GROUPS, settings.OIDC_ADMIN_GROUPS],
+    "SSO_ONLY": settings.SSO_ONLY,
 }))
 """
 
@@ -113,6 +124,47 @@ def test_real_services_are_used_when_their_variables_are_set(tmp_path):
     assert values["BUCKET"] == "team-models"
     assert values["MEDIA_ROOT"] == str(tmp_path)
     assert (values["BCRYPT_ROUNDS"], values["MAX_UPLOAD_BYTES"], values["REGISTRATION_OPEN"]) == (10, 1048576, False)
+
+
+def test_single_sign_on_is_off_without_its_variables_and_configured_by_them():
+    assert loaded()["SSO_APPS"] == []
+
+    values = loaded(
+        OIDC_SERVER_URL="https://login.example.com/realms/ml",
+        OIDC_CLIENT_ID="registry",
+        OIDC_CLIENT_SECRET="s3cret",
+        OIDC_PROVIDER_NAME="Example SSO",
+        OIDC_GROUPS_CLAIM="roles",
+        OIDC_APPROVER_GROUPS="ml-approvers, ml-leads",
+        OIDC_ADMIN_GROUPS="ml-admins",
+        SSO_ONLY="1",
+    )
+
+    [app] = values["SSO_APPS"]
+    assert (app["provider_id"], app["name"], app["client_id"], app["secret"]) == (
+        "sso",
+        "Example SSO",
+        "registry",
+        "s3cret",
+    )
+    assert app["settings"] == {"server_url": "https://login.example.com/realms/ml"}
+    assert values["SSO_ROLES"] == ["roles", ["ml-approvers", "ml-leads"], ["ml-admins"]]
+    assert values["SSO_ONLY"] is True
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"OIDC_SERVER_URL": "https://login.example.com"}, "OIDC_CLIENT_ID must be set: OIDC_SERVER_URL is set"),
+        ({"SSO_ONLY": "1"}, "SSO_ONLY=1 needs OIDC_SERVER_URL"),
+        ({"OIDC_SERVER_URL": "login.example.com"}, "OIDC_SERVER_URL must be a URL starting with one of http://"),
+    ],
+)
+def test_incomplete_single_sign_on_settings_stop_start_up(variables, message):
+    result = load_settings(**variables)
+
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_production_requires_a_secret_key():
