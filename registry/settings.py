@@ -319,16 +319,18 @@ ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
 # per-address login limit is off, and its adapter leaves failed passwords to axes
 # (accounts.adapters). allauth's limit on failed second-factor codes (login_failed, per user) stays.
 ACCOUNT_RATE_LIMITS = {"login": None}
+# Passkeys are checked against the page's origin: https, or http://localhost (which browsers also
+# treat as secure) for development; an IP address such as 127.0.0.1 is no valid WebAuthn RP ID.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = "Model Registry"
-# WebAuthn needs a secure origin; http://localhost is one for browsers, but fido2 wants https unless told.
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 
 # Single sign-on with OpenID Connect (any IdP: Keycloak, Entra ID, Google, Okta), only when
 # OIDC_SERVER_URL is set. The redirect URI to register at the IdP is
 # https://<registry host>/accounts/oidc/sso/login/callback/.
 OIDC_SERVER_URL = env_url("OIDC_SERVER_URL", schemes=("http", "https"))
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
 OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "SSO")
 OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
 # Groups of the IdP mapped, at every SSO sign-in, to the approvers group and to superuser (and taken
@@ -351,8 +353,8 @@ if OIDC_SERVER_URL:
         {
             "provider_id": "sso",
             "name": OIDC_PROVIDER_NAME,
-            "client_id": env_required("OIDC_CLIENT_ID", why="OIDC_SERVER_URL is set"),
-            "secret": env_required("OIDC_CLIENT_SECRET", why="OIDC_SERVER_URL is set"),
+            "client_id": OIDC_CLIENT_ID or env_required("OIDC_CLIENT_ID", why="OIDC_SERVER_URL is set"),
+            "secret": OIDC_CLIENT_SECRET or env_required("OIDC_CLIENT_SECRET", why="OIDC_SERVER_URL is set"),
             "settings": {"server_url": OIDC_SERVER_URL},
         }
     ]
