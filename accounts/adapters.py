@@ -5,7 +5,6 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 

@@ -174,6 +174,8 @@ class LoginView(GenericAPIView):
             raise Throttled(wait=locked.retry_after, detail=str(locked)) from None
         if user is None:
             raise AuthenticationFailed(services.failed_sign_in_message())
+        if refusal := services.api_password_sign_in_refusal(user):
+            raise AuthenticationFailed(refusal)
         refresh = RefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh), "token_type": "bearer"})
 

@@ -10,6 +10,7 @@ import string
 from datetime import datetime, timedelta
 from importlib import import_module
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import Group
@@ -115,6 +116,17 @@ def local_sign_in_refusal(user: User, *, through_sso: bool = False) -> str | Non
         return (
             f"Sign-in with a password or a passkey is turned off here: use “Sign in with "
             f"{settings.OIDC_PROVIDER_NAME}”. Scripts use API keys."
+        )
+    return None
+
+
+def api_password_sign_in_refusal(user: User) -> str | None:
+    """Why the API's password sign-in refuses ``user`` despite the right password: a second factor (or
+    a passkey) protects their account, and that endpoint cannot ask for it."""
+    if is_mfa_enabled(user):
+        return (
+            "This account is protected by a second factor or a passkey, which this endpoint cannot ask for: "
+            "sign in on the login page, and give scripts an API key."
         )
     return None
 

@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.templatetags.static import static
@@ -19,6 +20,10 @@ def favicon(request):
     return HttpResponseRedirect(static("favicon.svg"))
 
 
+# The admin signs people in through the app's login page (allauth's recipe), so a second factor or
+# SSO_ONLY cannot be skipped by its own password form.
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
     path("", mlmodels_views.dashboard, name="dashboard"),
     path("models/", include("mlmodels.urls")),
@@ -34,7 +39,7 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[AllowAny]),
         name="swagger-ui",
     ),
-    path("api/auth/", include("rest_framework.urls")),  # session login for the browsable API
+    path("api/auth/", include("accounts.browsable_api_urls")),  # the browsable API's login link
     path("api/v1/", include("registry.api.urls")),
     # Anything else under /api/ is a JSON 404, also when DEBUG would show Django's HTML page.
     re_path(r"^api/", api_not_found),

@@ -666,14 +666,11 @@ def test_me_is_throttled_per_user(client_for, user, other_user, monkeypatch):
 # --- session auth and the browsable API -----------------------------------------------------------------------------
 
 
-def test_browsable_api_login_page_renders_for_anonymous_visitors(client):
-    response = client.get("/api/auth/login/")
+def test_the_browsable_apis_login_link_leads_to_the_apps_login_page_and_back(client):
+    response = client.get("/api/auth/login/?next=/api/v1/models/")
 
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/html")
-    assert b'name="username"' in response.content
-    assert b'name="password"' in response.content
-    assert b"csrfmiddlewaretoken" in response.content
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/api/v1/models/"
 
 
 def test_session_user_gets_me_as_json(client, user):
@@ -712,7 +709,7 @@ def test_session_post_without_csrf_token_is_refused(user):
 def test_session_post_with_csrf_token_is_accepted(user):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
-    browser.get("/api/auth/login/")  # hands out the CSRF cookie
+    browser.get("/")  # a page hands out the CSRF cookie
     token = str(RefreshToken.for_user(user))
 
     response = browser.post(

@@ -1,7 +1,7 @@
 """Lockouts after repeated failed sign-ins (django-axes), at every door that checks a password.
 
-The doors: the dashboard's login page, the admin's login page, the browsable API's login page and the
-JSON login of the API. Each counts failures per username and per client address in the database (shared
+The doors: the login page (the admin's and the browsable API's login links lead there) and the JSON
+login of the API. Each counts failures per username and per client address in the database (shared
 by every server process, with or without Redis), refuses even the right password while locked, says so
 clearly, and opens again after the cool-off or when an administrator resets the lock.
 """
@@ -21,11 +21,7 @@ pytestmark = pytest.mark.django_db
 ATTACKER = "198.51.100.7"
 ELSEWHERE = "203.0.113.9"
 API_LOGIN = "/api/v1/auth/login"
-HTML_DOORS = {
-    "dashboard": "/accounts/login/",
-    "admin": "/admin/login/",
-    "browsable-api": "/api/auth/login/",
-}
+LOGIN_PAGE = "/accounts/login/"
 LOCKOUT_TEXT = "Too many failed sign-in attempts"
 
 
@@ -34,9 +30,8 @@ def failure_limit() -> int:
 
 
 def sign_in(client, door: str, username: str, password: str, address: str):
-    # The dashboard's login page (allauth's) takes a username or an email address as "login".
-    field = "login" if door == HTML_DOORS["dashboard"] else "username"
-    return client.post(door, {field: username, "password": password}, REMOTE_ADDR=address)
+    # The login page (allauth's) takes a username or an email address as "login".
+    return client.post(door, {"login": username, "password": password}, REMOTE_ADDR=address)
 
 
 def signed_in(client) -> bool:
@@ -57,18 +52,22 @@ def guess(door: str, username: str, times: int = 30, address: str = ATTACKER) ->
     return [sign_in(attacker, door, username, f"guess-{n}", address).status_code for n in range(times)]
 
 
-@pytest.fixture
-def account(request, user, superuser):
-    """The account attacked at a door: the admin door only signs in staff."""
-    return superuser if request.node.callspec.params.get("door") == "admin" else user
+# --- the login page -------------------------------------------------------------------------------
 
 
-# --- the HTML doors -------------------------------------------------------------------------------
+@pytest.mark.parametrize("door", ["/admin/login/", "/api/auth/login/"])
+def test_the_admins_and_the_browsable_apis_logins_are_no_doors_of_their_own(door, superuser):
+    client = Client()
+
+    assert client.get(door)["Location"].startswith(LOGIN_PAGE)
+    response = client.post(door, {"username": superuser.username, "password": TEST_PASSWORD})
+
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN_PAGE)
+    assert not signed_in(client)
 
 
-@pytest.mark.parametrize("door", HTML_DOORS)
-def test_repeated_wrong_passwords_lock_the_username_at_every_sign_in_page(door, account):
-    path = HTML_DOORS[door]
+def test_repeated_wrong_passwords_lock_the_username_at_the_login_page(user):
+    path, account = LOGIN_PAGE, user
 
     statuses = guess(path, account.username)
 
@@ -79,9 +78,8 @@ def test_repeated_wrong_passwords_lock_the_username_at_every_sign_in_page(door, 
     assert_lockout_page(sign_in(Client(), path, account.username, "yet-another-guess", ATTACKER))
 
 
-@pytest.mark.parametrize("door", HTML_DOORS)
-def test_the_right_password_is_refused_too_while_the_username_is_locked(door, account):
-    path = HTML_DOORS[door]
+def test_the_right_password_is_refused_too_while_the_username_is_locked(user):
+    path, account = LOGIN_PAGE, user
     guess(path, account.username)
     owner = Client()
 
@@ -93,56 +91,56 @@ def test_the_right_password_is_refused_too_while_the_username_is_locked(door, ac
 
 
 def test_another_username_from_another_address_signs_in_normally(user, other_user):
-    guess(HTML_DOORS["dashboard"], user.username)
+    guess(LOGIN_PAGE, user.username)
     colleague = Client()
 
-    response = sign_in(colleague, HTML_DOORS["dashboard"], other_user.username, TEST_PASSWORD, ELSEWHERE)
+    response = sign_in(colleague, LOGIN_PAGE, other_user.username, TEST_PASSWORD, ELSEWHERE)
 
     assert response.status_code == 302
     assert signed_in(colleague)
 
 
 def test_a_locked_address_cannot_go_on_to_lock_everyone_else(user, other_user):
-    guess(HTML_DOORS["dashboard"], user.username)
+    guess(LOGIN_PAGE, user.username)
 
     # The attacker's address is locked now: its further guesses at other accounts are refused uncounted...
-    assert set(guess(HTML_DOORS["dashboard"], other_user.username)) == {429}
+    assert set(guess(LOGIN_PAGE, other_user.username)) == {429}
 
     # ...so those accounts are not locked for their owners.
     colleague = Client()
-    assert sign_in(colleague, HTML_DOORS["dashboard"], other_user.username, TEST_PASSWORD, ELSEWHERE).status_code == 302
+    assert sign_in(colleague, LOGIN_PAGE, other_user.username, TEST_PASSWORD, ELSEWHERE).status_code == 302
     assert signed_in(colleague)
 
 
 def test_an_admin_reset_unlocks_the_username(user):
-    guess(HTML_DOORS["dashboard"], user.username)
+    guess(LOGIN_PAGE, user.username)
     owner = Client()
-    assert sign_in(owner, HTML_DOORS["dashboard"], user.username, TEST_PASSWORD, ELSEWHERE).status_code == 429
+    assert sign_in(owner, LOGIN_PAGE, user.username, TEST_PASSWORD, ELSEWHERE).status_code == 429
 
     call_command("axes_reset_username", user.username, verbosity=0)
 
-    assert sign_in(owner, HTML_DOORS["dashboard"], user.username, TEST_PASSWORD, ELSEWHERE).status_code == 302
+    assert sign_in(owner, LOGIN_PAGE, user.username, TEST_PASSWORD, ELSEWHERE).status_code == 302
     assert signed_in(owner)
 
 
 def test_the_lock_opens_by_itself_after_the_cool_off(user):
     from axes.models import AccessAttempt
 
-    guess(HTML_DOORS["dashboard"], user.username)
+    guess(LOGIN_PAGE, user.username)
     owner = Client()
-    assert sign_in(owner, HTML_DOORS["dashboard"], user.username, TEST_PASSWORD, ELSEWHERE).status_code == 429
+    assert sign_in(owner, LOGIN_PAGE, user.username, TEST_PASSWORD, ELSEWHERE).status_code == 429
 
     # The cool-off has passed since the last counted failure.
     AccessAttempt.objects.update(attempt_time=AccessAttempt.objects.first().attempt_time - timedelta(minutes=16))
 
-    assert sign_in(owner, HTML_DOORS["dashboard"], user.username, TEST_PASSWORD, ELSEWHERE).status_code == 302
+    assert sign_in(owner, LOGIN_PAGE, user.username, TEST_PASSWORD, ELSEWHERE).status_code == 302
     assert signed_in(owner)
 
 
 def test_failures_are_counted_in_the_database_that_every_process_shares(user):
     from axes.models import AccessAttempt
 
-    guess(HTML_DOORS["dashboard"], user.username, times=3)
+    guess(LOGIN_PAGE, user.username, times=3)
 
     attempt = AccessAttempt.objects.get(username=user.username)
     assert attempt.ip_address == ATTACKER
@@ -151,7 +149,7 @@ def test_failures_are_counted_in_the_database_that_every_process_shares(user):
 
 
 def test_the_admin_lists_locked_attempts_so_an_admin_can_delete_them(user, superuser):
-    guess(HTML_DOORS["dashboard"], user.username, times=3)
+    guess(LOGIN_PAGE, user.username, times=3)
     admin = Client()
     admin.force_login(superuser)
 
@@ -208,7 +206,7 @@ def test_the_api_and_the_pages_share_one_count_per_username(api_client, user, un
         api_login(api_client, user.username, f"guess-{n}")
 
     # One more failure, on the page this time, reaches the limit.
-    assert_lockout_page(sign_in(Client(), HTML_DOORS["dashboard"], user.username, "last-guess", ATTACKER))
+    assert_lockout_page(sign_in(Client(), LOGIN_PAGE, user.username, "last-guess", ATTACKER))
     assert_lockout_json(api_login(api_client, user.username, TEST_PASSWORD, address=ELSEWHERE))
 
 
@@ -258,7 +256,7 @@ def test_lockouts_read_the_same_client_address_as_the_throttles(api_client, user
     # With one trusted proxy the client is the address that proxy appended, whatever the client invented.
     forwarded = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "192.0.2.66, 198.51.100.7"}
     api_client.post(API_LOGIN, {"username": user.username, "password": "guess"}, format="json", **forwarded)
-    Client().post(HTML_DOORS["dashboard"], {"login": user.username, "password": "guess"}, **forwarded)
+    Client().post(LOGIN_PAGE, {"login": user.username, "password": "guess"}, **forwarded)
 
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.7"}
     assert AccessAttempt.objects.get().failures_since_start == 2

@@ -1,9 +1,11 @@
 """The rules behind single sign-on, checked without an IdP: what a sign-in through the IdP changes
 (email, roles from groups), the nonce that binds an ID token to its sign-in, who may sign in locally
-under SSO_ONLY, and the account pages around them. The full redirect flow against a real provider is in
+under SSO_ONLY (and at the API's password login with a second factor on), and the account pages
+around them. The full redirect flow against a real provider is in
 test_sso.py."""
 
 import pytest
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -191,3 +193,12 @@ def test_allauths_addresses_lead_to_the_registrys_own_pages(path, target, client
     client.force_login(user)
 
     assert client.get(path)["Location"] == target
+
+
+def test_the_apis_password_sign_in_refuses_an_account_with_a_second_factor(api_client, user):
+    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "unused"})
+
+    response = api_client.post("/api/v1/auth/login", {"username": user.username, "password": TEST_PASSWORD})
+
+    assert response.status_code == 401
+    assert "protected by a second factor or a passkey" in response.json()["detail"]
