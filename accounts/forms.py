@@ -17,12 +17,11 @@ class RegisterForm(forms.Form):
 
 
 class LoginForm(allauth_forms.LoginForm):
-    """allauth's sign-in form, labelled for what it takes here, without its link to a password reset by
-    email (the registry sends no mail)."""
+    """allauth's sign-in form, labelled for what it takes here (its link to a password reset by email is
+    gone with templates/account/password_reset_help_text.html: the registry sends no mail)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["login"].label = "Username or email"
         self.fields["login"].widget.attrs.update(placeholder="", autocomplete="username")
-        self.fields["password"].help_text = ""
         self.fields["password"].widget.attrs.update(placeholder="")

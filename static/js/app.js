@@ -79,4 +79,14 @@
       target.prepend(note);
     }
   });
+
+  // allauth's passkey scripts announce a refused or cancelled passkey with this event (and log it to
+  // the console when nobody handles it): say so on the page instead.
+  document.addEventListener("allauth.error", function (event) {
+    var note = document.getElementById("passkey-error");
+    if (!note) return;
+    event.preventDefault();
+    note.textContent = "The passkey was not accepted or the request was cancelled: try again, or sign in with your password.";
+    note.hidden = false;
+  });
 })();
