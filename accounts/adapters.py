@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.contrib import messages
-from django.shortcuts import redirect
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
 
 from accounts import services, sso
 
@@ -44,9 +46,22 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
     def pre_social_login(self, request, sociallogin) -> None:
-        sso.check_nonce(sociallogin)
+        sso.check_nonce(request, sociallogin)
+        claims = sso.claims_of(sociallogin)
         if sociallogin.is_existing:
-            services.sso_user_sync(user=sociallogin.user, claims=sso.claims_of(sociallogin))
+            # A deactivated user is refused next (allauth's pre_login): their account stays as it is.
+            if sociallogin.user.is_active:
+                services.sso_user_sync(user=sociallogin.user, claims=claims)
+        elif refusal := services.sso_sign_up_refusal(claims, connecting=request.user):
+            raise PermissionDenied(refusal)
+
+    def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None):
+        if isinstance(exception, PermissionDenied):
+            # The registry's own refusals (above) say what is wrong; allauth's page would only say "failed".
+            raise ImmediateHttpResponse(
+                render(request, "socialaccount/authentication_error.html", {"reason": str(exception)}, status=403)
+            )
+        super().on_authentication_error(request, provider, error, exception, extra_context)
 
     def save_user(self, request, sociallogin, form=None):
         user = super().save_user(request, sociallogin, form)

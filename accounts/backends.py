@@ -1,6 +1,7 @@
 from allauth.account.auth_backends import AuthenticationBackend
 
 from accounts import services
+from accounts.models import User
 
 
 class AccountBackend(AuthenticationBackend):
@@ -10,6 +11,14 @@ class AccountBackend(AuthenticationBackend):
 
     def user_can_authenticate(self, user) -> bool:
         return super().user_can_authenticate(user) and services.local_sign_in_refusal(user) is None
+
+    def get_user(self, user_id):
+        # A session already started (through the IdP, under SSO_ONLY) is no password sign-in: only a
+        # deactivation, or a service account, ends it here.
+        user = User._default_manager.filter(pk=user_id).first()
+        if user is None or not super().user_can_authenticate(user) or user.is_service_account:
+            return None
+        return user
 
 
 def attempted_login(request, credentials: dict | None) -> str | None:

@@ -10,6 +10,7 @@ import string
 from datetime import datetime, timedelta
 from importlib import import_module
 
+from allauth.account.models import EmailAddress
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
@@ -143,6 +144,23 @@ def failed_sign_in_message() -> str:
     return message
 
 
+def sso_sign_up_refusal(claims: dict, *, connecting=None) -> str | None:
+    """Why a first SSO sign-in may not create an account: its email address belongs to an account
+    here (signing into that one would hand it to whoever controls the IdP's address; a second one
+    cannot have the address). Connecting the sign-in to one's own account is fine."""
+    email = User.objects.normalize_email(claims.get("email") or "")
+    holders = User.objects.filter(email__iexact=email)
+    if getattr(connecting, "is_authenticated", False):
+        holders = holders.exclude(pk=connecting.pk)
+    if email and holders.exists():
+        return (
+            f"An account with the email address {email} already exists here, so your sign-in through "
+            f"{settings.OIDC_PROVIDER_NAME} cannot make a new one. If it is yours, sign in to it and connect "
+            f"{settings.OIDC_PROVIDER_NAME} on your account page; otherwise ask an administrator."
+        )
+    return None
+
+
 def sso_user_sync(*, user: User, claims: dict) -> None:
     """At every SSO sign-in, what the IdP says wins: the email address (unless another account has it)
     and the roles its groups map to (OIDC_APPROVER_GROUPS, OIDC_ADMIN_GROUPS), given and taken away.
@@ -154,6 +172,9 @@ def sso_user_sync(*, user: User, claims: dict) -> None:
         taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk)
         if email and email.lower() != user.email.lower() and not taken.exists():
             user.email = email
+            # allauth's own record of the address (it looks for clashes there) follows.
+            EmailAddress.objects.filter(user=user).delete()
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
         if settings.OIDC_ADMIN_GROUPS:
             user.is_superuser = user.is_staff = bool(groups & set(settings.OIDC_ADMIN_GROUPS))
         user.save(update_fields=["email", "is_superuser", "is_staff", "updated_at"])

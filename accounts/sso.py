@@ -29,10 +29,10 @@ class NonceOpenIDConnectProvider(OpenIDConnectProvider):
         return super().redirect(request, process, next_url, data, auth_params=auth_params, nonce=nonce, **kwargs)
 
 
-def check_nonce(sociallogin) -> None:
-    """Refuse (PermissionDenied: allauth shows its sign-in error page) an OpenID Connect sign-in whose
-    ID token lacks the nonce this sign-in sent."""
-    if sociallogin.account.provider != "openid_connect":
+def check_nonce(request, sociallogin) -> None:
+    """Refuse (PermissionDenied: allauth shows its sign-in error page) a sign-in through this provider
+    whose ID token lacks the nonce this sign-in sent."""
+    if not isinstance(sociallogin.account.get_provider(request), NonceOpenIDConnectProvider):
         return
     expected = (sociallogin.state or {}).get("nonce")
     received = (sociallogin.account.extra_data.get("id_token") or {}).get("nonce")

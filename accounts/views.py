@@ -3,6 +3,7 @@
 import math
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -72,6 +73,7 @@ def profile(request):
     context = {
         "roles": roles_of(user),
         "sso_accounts": user.socialaccount_set.all(),
+        "sso_enabled": bool(settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]),
         "authenticators": sorted({a.get_type_display() for a in user.authenticator_set.all()}),
         "api_key_count": ApiKey.objects.filter(user=user, revoked_at__isnull=True).count(),
     }

@@ -1,3 +1,4 @@
+import functools
 import logging
 
 from django.conf import settings
@@ -106,23 +107,30 @@ class InterruptedUploadMiddleware:
         return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
-# Everything the pages use comes from this origin: scripts (htmx, app.js, Swagger UI's files and its
-# init script, served split from the page) and styles. Inline *styles* stay allowed for the style
-# attributes of the charts and bars and the indicator styles htmx injects; inline scripts do not.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+@functools.cache
+def content_security_policy(form_action_origins: tuple[str, ...] = ()) -> str:
+    """Everything the pages use comes from this origin: scripts (htmx, app.js, Swagger UI's files and
+    its init script, served split from the page) and styles. Inline *styles* stay allowed for the style
+    attributes of the charts and bars and the indicator styles htmx injects; inline scripts do not.
+    Forms post here only, but for ``form_action_origins``: browsers apply form-action to the redirects
+    that follow a post too, and the single sign-on button's post is redirected to the IdP."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            " ".join(("form-action 'self'", *form_action_origins)),
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 class ContentSecurityPolicyMiddleware:
@@ -133,5 +141,6 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        policy = content_security_policy(tuple(settings.CSP_FORM_ACTION_ORIGINS))
+        response.headers.setdefault("Content-Security-Policy", policy)
         return response

@@ -9,6 +9,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -340,6 +341,7 @@ OIDC_ADMIN_GROUPS = env_list("OIDC_ADMIN_GROUPS")
 # Sign-in through the IdP only: password and passkey sign-in stay for superusers (a way in when the IdP
 # is down), everyone else is sent to the IdP. API keys keep working.
 SSO_ONLY = env_bool("SSO_ONLY", False)
+CSP_FORM_ACTION_ORIGINS: list[str] = []
 SOCIALACCOUNT_PROVIDERS = {
     "openid_connect": {
         # allauth's OpenID Connect provider, with a nonce bound to each sign-in (accounts.sso).
@@ -358,6 +360,9 @@ if OIDC_SERVER_URL:
             "settings": {"server_url": OIDC_SERVER_URL},
         }
     ]
+    # The sign-on button's post is redirected to the IdP: the pages' CSP lets forms go there.
+    _issuer = urlsplit(OIDC_SERVER_URL)
+    CSP_FORM_ACTION_ORIGINS = [f"{_issuer.scheme}://{_issuer.netloc}"]
 elif SSO_ONLY:
     raise ImproperlyConfigured("SSO_ONLY=1 needs OIDC_SERVER_URL: nobody but superusers could sign in.")
 # The IdP vouches for the user: the first sign-in creates the account (REGISTRATION_OPEN is about

@@ -73,21 +73,33 @@ def test_the_idps_email_replaces_the_old_one_unless_another_account_has_it(user,
     assert user.email == "Ada@new.example.com"
 
 
+SSO_APP = {"provider_id": "sso", "name": "Acme SSO", "client_id": "c", "secret": "s"}
+
+
+@pytest.fixture
+def configured(settings):
+    """Single sign-on set up as OIDC_SERVER_URL would (the IdP is never reached by these tests)."""
+    providers = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]
+    app = {**SSO_APP, "settings": {"server_url": "https://idp.invalid"}}
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {**providers, "APPS": [app]}}
+
+
 def sociallogin_with(*, sent: object, received: object) -> SocialLogin:
-    account = SocialAccount(provider="openid_connect", uid="1", extra_data={"id_token": {"nonce": received}})
+    # allauth names the account's provider by the app's provider_id ("sso"), as a real sign-in does.
+    account = SocialAccount(provider="sso", uid="1", extra_data={"id_token": {"nonce": received}})
     login = SocialLogin(account=account)
     login.state = {"nonce": sent}
     return login
 
 
-def test_an_id_token_carrying_the_sign_ins_nonce_is_accepted():
-    sso.check_nonce(sociallogin_with(sent="n-123", received="n-123"))
+def test_an_id_token_carrying_the_sign_ins_nonce_is_accepted(configured, rf):
+    sso.check_nonce(rf.get("/"), sociallogin_with(sent="n-123", received="n-123"))
 
 
 @pytest.mark.parametrize(("sent", "received"), [("n-123", "n-124"), ("n-123", None), (None, None), ("n", 7)])
-def test_an_id_token_without_the_sign_ins_nonce_is_refused(sent, received):
+def test_an_id_token_without_the_sign_ins_nonce_is_refused(sent, received, configured, rf):
     with pytest.raises(PermissionDenied, match="nonce mismatch"):
-        sso.check_nonce(sociallogin_with(sent=sent, received=received))
+        sso.check_nonce(rf.get("/"), sociallogin_with(sent=sent, received=received))
 
 
 def test_the_claims_are_the_id_tokens_with_the_userinfo_answer_on_top():
@@ -125,28 +137,40 @@ def test_sso_only_refuses_a_members_password_on_the_login_page_and_the_api(setti
     assert admin.status_code == 200
 
 
-def test_sso_only_hides_the_password_form_behind_an_administrators_link(settings):
+def test_sso_only_hides_the_password_form_behind_an_administrators_link(settings, configured):
     settings.SSO_ONLY = True
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            **settings.SOCIALACCOUNT_PROVIDERS["openid_connect"],
-            "APPS": [
-                {
-                    "provider_id": "sso",
-                    "name": "Acme SSO",
-                    "client_id": "c",
-                    "secret": "s",
-                    "settings": {"server_url": "https://idp.invalid"},
-                }
-            ],
-        }
-    }
 
     page = Client().get("/accounts/login/").content.decode()
 
     assert 'id="sso-login">Sign in with Acme SSO</button>' in page
     assert "Administrators: sign in with a password or a passkey" in page
     assert "Register" not in page
+
+
+def test_the_pages_let_forms_post_to_the_idp_only_when_sso_is_configured(settings, client):
+    assert "form-action 'self';" in client.get("/accounts/login/")["Content-Security-Policy"]
+
+    settings.CSP_FORM_ACTION_ORIGINS = ["https://idp.example.com"]
+
+    assert "form-action 'self' https://idp.example.com;" in client.get("/accounts/login/")["Content-Security-Policy"]
+
+
+def test_a_first_sso_sign_in_with_an_address_taken_here_is_refused_with_the_reason(user, other_user):
+    claims = {"email": user.email.upper()}
+
+    assert "already exists here" in services.sso_sign_up_refusal(claims)
+    # Connecting the IdP to one's own account is no new account.
+    assert services.sso_sign_up_refusal(claims, connecting=user) is None
+    assert "already exists here" in services.sso_sign_up_refusal(claims, connecting=other_user)
+    assert services.sso_sign_up_refusal({"email": "new@example.com"}) is None
+
+
+def test_an_sso_session_outlives_turning_sso_only_on(settings, user, client):
+    client.force_login(user, backend="accounts.backends.AccountBackend")
+
+    settings.SSO_ONLY = True
+
+    assert client.get("/").status_code == 200
 
 
 def test_the_user_page_shows_roles_and_how_the_user_signs_in(client):

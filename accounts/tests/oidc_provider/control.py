@@ -50,8 +50,8 @@ def set_user(username: str, password: str, email: str, groups: list[str]) -> Non
         user.save()
         user.groups.set([Group.objects.get_or_create(name=name)[0] for name in groups])
         # The IdP takes the email claim from allauth's addresses, not from User.email.
-        EmailAddress.objects.filter(user=user).exclude(email__iexact=email).delete()
-        EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        EmailAddress.objects.filter(user=user).delete()
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
 
 
 COMMANDS = {"init": init, "register_redirect_uri": register_redirect_uri, "set_user": set_user}
