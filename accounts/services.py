@@ -3,6 +3,7 @@ pages and the admin."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -331,6 +332,47 @@ def api_key_revoke_all(*, user: User) -> int:
     return ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
+# The key of a prefix with its user, and what the checks need of the key's times decided by the
+# database, in one query: Django's select_related() join costs more Python per request than the rest
+# of a key's authentication (bench/: get_model with --auth apikey). The user columns are the model's,
+# loaded (and converted) as the ORM loads them; the key's come back as plain values.
+_KEY_COLUMNS = ("id", "name", "scope", "secret_hash")
+
+
+@functools.cache
+def _api_key_lookup_sql(vendor: str) -> str:
+    # Identifiers from the models and constants only, quoted; every value is a bound parameter.
+    quote = connection.ops.quote_name
+    key_columns = ", ".join(f"k.{quote(column)} AS {quote('apikey_' + column)}" for column in _KEY_COLUMNS)
+    return (
+        f"SELECT u.*, {key_columns}, "  # noqa: S608 - no value is formatted into the SQL
+        f"CASE WHEN k.{quote('revoked_at')} IS NULL THEN 0 ELSE 1 END AS apikey_revoked, "
+        f"CASE WHEN k.{quote('expires_at')} <= %s THEN 1 ELSE 0 END AS apikey_expired, "
+        f"CASE WHEN k.{quote('last_used_at')} >= %s THEN 0 ELSE 1 END AS apikey_stale "
+        f"FROM {quote(User._meta.db_table)} u JOIN {quote(ApiKey._meta.db_table)} k "
+        f"ON k.{quote('user_id')} = u.{quote('id')} WHERE k.{quote('prefix')} = %s"
+    )
+
+
+def _api_key_with_user(prefix: str, now: datetime) -> tuple[ApiKey, dict[str, bool]] | None:
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(now), adapt(now - API_KEY_LAST_USED_EVERY), prefix]
+    user = next(iter(User.objects.raw(_api_key_lookup_sql(connection.vendor), params)), None)
+    if user is None:
+        return None
+    # The key's columns come as attributes of the user: taken off it, the secret's hash included.
+    values = {column: user.__dict__.pop(f"apikey_{column}") for column in _KEY_COLUMNS}
+    state = {name: bool(user.__dict__.pop(f"apikey_{name}")) for name in ("revoked", "expired", "stale")}
+    # The other fields of the key (its times) are deferred: read only on the way out (an expiry's message).
+    key = ApiKey.from_db(
+        connection.alias,
+        ["id", "user_id", "name", "prefix", "secret_hash", "scope"],
+        [values["id"], user.pk, values["name"], prefix, values["secret_hash"], values["scope"]],
+    )
+    key.user = user
+    return key, state
+
+
 def api_key_authenticate(raw: str) -> ApiKey:
     """The live key ``raw`` is, with its user loaded (one query), or ``ApiKeyInvalid`` saying why:
     unknown, revoked, expired, or an inactive user. The secret is compared in constant time.
@@ -339,24 +381,22 @@ def api_key_authenticate(raw: str) -> ApiKey:
     requests write it once between them), and only when the loaded row says it is stale: most
     requests cost the one SELECT."""
     parsed = api_key_parse(raw)
-    key = None
-    if parsed is not None:
-        key = ApiKey.objects.select_related("user").filter(prefix=parsed[0]).first()
-    # Compared even when no row was found, so that timing tells nothing about which prefixes exist.
-    expected = key.secret_hash if key is not None else "0" * 64
-    matches = hmac.compare_digest(expected, api_key_hash(parsed[1] if parsed else raw))
-    if key is None or not matches:
-        raise ApiKeyInvalid("Invalid API key.", "api_key_invalid")
     now = timezone.now()
-    if key.revoked_at is not None:
+    found = _api_key_with_user(parsed[0], now) if parsed is not None else None
+    # Compared even when no row was found, so that timing tells nothing about which prefixes exist.
+    expected = found[0].secret_hash if found is not None else "0" * 64
+    matches = hmac.compare_digest(expected, api_key_hash(parsed[1] if parsed else raw))
+    if found is None or not matches:
+        raise ApiKeyInvalid("Invalid API key.", "api_key_invalid")
+    key, state = found
+    if state["revoked"]:
         raise ApiKeyInvalid("This API key has been revoked.", "api_key_revoked")
-    if key.expires_at is not None and key.expires_at <= now:
+    if state["expired"]:
         raise ApiKeyInvalid(f"This API key expired at {key.expires_at.isoformat()}.", "api_key_expired")
     if not key.user.is_active:
         raise ApiKeyInvalid("The user of this API key is inactive.", "user_inactive")
-    stale_before = now - API_KEY_LAST_USED_EVERY
-    if key.last_used_at is None or key.last_used_at < stale_before:
-        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before)
+    if state["stale"]:
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_LAST_USED_EVERY)
         ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key

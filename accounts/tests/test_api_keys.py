@@ -365,3 +365,16 @@ def test_the_large_upload_gate_accepts_a_write_key_and_refuses_a_revoked_one(rf,
     assert _signed_in(request)
     services.api_key_revoke(actor=user, key=key)
     assert not _signed_in(request)
+
+
+def test_a_keys_authentication_loads_it_and_its_user_in_one_query_and_leaves_nothing_of_it_on_the_user(
+    user, django_assert_num_queries
+):
+    key, raw = services.api_key_create(actor=user, user=user, name="ci", scope="read")
+    services.api_key_authenticate(raw)  # the first use writes last_used_at
+
+    with django_assert_num_queries(1):
+        found = services.api_key_authenticate(raw)
+
+    assert (found.pk, found.scope, found.user.pk, found.user.username) == (key.pk, "read", user.pk, user.username)
+    assert not [name for name in vars(found.user) if name.startswith("apikey_")]
