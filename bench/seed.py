@@ -96,12 +96,12 @@ def seed(count: int, *, password: str) -> float:
         cursor.execute(
             f"""
             INSERT INTO {t["model"]} (
-                owner_id, experiment_id, name, description, framework, task_type, lifecycle,
+                owner_id, experiment_id, name, name_key, description, framework, task_type, lifecycle,
                 accuracy, precision, recall, f1_score, hyperparameters, file, file_size, file_sha256,
                 latest_version, created_at, updated_at)
             SELECT (%(owners)s::bigint[])[i %% {OWNERS} + 1],
                    (%(experiments)s::bigint[])[i %% %(experiment_count)s + 1],
-                   'model-' || i, 'seed model ' || i,
+                   'model-' || i, 'model-' || i, 'seed model ' || i,
                    (ARRAY['sklearn', 'pytorch', 'xgboost'])[i %% 3 + 1],
                    (ARRAY['classification', 'regression'])[i %% 2 + 1],
                    {STAGE_OF_I.replace("%", "%%")},

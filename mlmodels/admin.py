@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from mlmodels import services
 from mlmodels.models import LifecycleEvent, MLModel, ModelVersion, Stage
+from registry.validators import normalize_name
 
 READ_ONLY_MODEL_FIELDS = (
     "lifecycle",
@@ -41,6 +42,13 @@ class MLModelAdminForm(forms.ModelForm):
             "f1_score",
             "hyperparameters",
         )
+
+    def clean_name(self):
+        # The services refuse a taken name too; here it is a form error, not a failed save.
+        name = normalize_name(self.cleaned_data["name"])
+        if error := services.name_taken_error(name, model=self.instance if self.instance.pk else None):
+            raise forms.ValidationError(error, code="duplicate_name")
+        return name
 
 
 class ReadOnlyInline(admin.TabularInline):

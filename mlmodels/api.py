@@ -225,6 +225,18 @@ class MLModelViewSet(
             return Response(self.get_serializer(model).data)
         return Response(MODEL_ROW.format_instance(model))
 
+    @extend_schema(
+        summary="A model by its name",
+        description="Names are unique across the registry, compared in any letter case and Unicode form.",
+        responses={200: MLModelSerializer, 404: ErrorSerializer},
+    )
+    @action(detail=False, methods=["get"], url_path=r"by-name/(?P<name>.+)", filterset_class=None)
+    def by_name(self, request, name: str):
+        model = selectors.model_by_name(user=request.user, name=name)
+        if model is None:
+            raise Http404(f"No model is named “{name}”.")
+        return Response(MODEL_ROW.format_instance(model))
+
     def filter_queryset(self, queryset):
         # The list's filters, search and ordering apply to the list only: a request about one model
         # has no use for a filter set, which would validate every filter's query parameter.

@@ -13,9 +13,7 @@ def _metric_field(**options) -> forms.FloatField:
 
 class MLModelForm(forms.Form):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(
-        required=False, max_length=MAX_TEXT_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    description = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
     framework = forms.ChoiceField(choices=Framework.choices, initial=Framework.OTHER)
     task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.OTHER)
     experiment = forms.ModelChoiceField(queryset=MLModel.experiment_model().objects.none(), required=False)

@@ -7,6 +7,7 @@ from registry.fields import JSONDocumentField
 from registry.validators import (
     FieldedConstraintsMixin,
     free_text_validators,
+    name_key,
     validate_json_object,
     validate_printable_name,
 )
@@ -101,6 +102,10 @@ class MLModel(FieldedConstraintsMixin, models.Model):
         "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
     )
     name = models.CharField(max_length=200, validators=[validate_printable_name])
+    # The name as registry-wide uniqueness compares it (registry.validators.name_key), set on save: a
+    # name says which model it is (models:/name@alias), whoever owns it. Case folding can lengthen a
+    # name up to three times.
+    name_key = models.CharField(max_length=600, editable=False)
     description = models.TextField(blank=True, validators=free_text_validators)
     framework = models.CharField(max_length=20, choices=Framework.choices, default=Framework.OTHER)
     task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.OTHER)
@@ -135,10 +140,10 @@ class MLModel(FieldedConstraintsMixin, models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["owner", "name"],
-                name="mlmodel_unique_name_per_owner",
+                fields=["name_key"],
+                name="mlmodel_unique_name",
                 violation_error_code="duplicate_name",
-                violation_error_message="You already have a model with this name.",
+                violation_error_message="Another model has this name; model names are unique across the registry.",
             ),
             models.CheckConstraint(condition=Q(lifecycle__in=Stage.values), name="mlmodel_lifecycle_valid"),
             *_metric_checks("mlmodel"),
@@ -147,6 +152,16 @@ class MLModel(FieldedConstraintsMixin, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.name_key = name_key(self.name)
+        if kwargs.get("update_fields") is not None and "name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None):
+        self.name_key = name_key(self.name)
+        super().validate_constraints(exclude=exclude)
 
     @staticmethod
     def experiment_model() -> type[models.Model]:

@@ -10,12 +10,18 @@ from django.db.models.functions import Coalesce
 
 from mlmodels.models import Framework, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import ArtifactPath
+from registry.validators import name_key
 
 
 def model_list(*, user) -> QuerySet[MLModel]:
     """Models the user may read: all of them for any signed-in user (one team, one registry).
     Serializing a row costs no further query (owner and experiment are shown by id)."""
     return MLModel.objects.visible_to(user)
+
+
+def model_by_name(*, user, name: str) -> MLModel | None:
+    """The model called ``name`` (in any letter case or Unicode form: names are unique that way)."""
+    return model_list(user=user).filter(name_key=name_key(name)).first()
 
 
 # Up to this many matches, a searched list is sorted from the matches themselves (found through the

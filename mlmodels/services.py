@@ -31,7 +31,7 @@ from mlmodels.storage import StoredArtifact, artifact_delete, artifact_keys, art
 from registry.errors import TooLarge
 from registry.events import publish
 from registry.integrity import integrity_as_validation
-from registry.validators import check_free_text, normalize_name
+from registry.validators import check_free_text, name_key, normalize_name
 
 # A change to any of these records a new version; the rest is descriptive metadata.
 VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
@@ -58,6 +58,29 @@ def _ensure_can_link(experiment, actor, *, linked_id: int | None = None) -> None
         raise ValidationError(
             {"experiment": "You can only link a model to an experiment you own."}, code="experiment_not_yours"
         )
+
+
+def name_taken_error(name: str, *, model: MLModel | None = None) -> str | None:
+    """Why ``name`` cannot be ``model``'s (or a new model's): another model has it, in any letter case
+    or Unicode form. Names are unique across the registry, so the message names the holder's owner."""
+    holder = (
+        MLModel.objects.filter(name_key=name_key(name))
+        .exclude(pk=getattr(model, "pk", None))
+        .select_related("owner")
+        .only("pk", "name", "owner__username")
+        .first()
+    )
+    if holder is None:
+        return None
+    return (
+        f"The name “{holder.name}” is taken by {holder.owner.username}'s model (#{holder.pk}); "
+        "model names are unique across the registry."
+    )
+
+
+def _ensure_name_free(name: str, *, model: MLModel | None = None) -> None:
+    if error := name_taken_error(name, model=model):
+        raise ValidationError({"name": [ValidationError(error, code="duplicate_name")]})
 
 
 def _check_fields(data: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -160,7 +183,8 @@ def model_create(
         recall=recall,
         f1_score=f1_score,
     )
-    model.full_clean(exclude=["file", "file_size", "file_sha256"])
+    _ensure_name_free(model.name)
+    model.full_clean(exclude=["file", "file_size", "file_sha256", "name_key"])
     if file is not None:
         _check_size(file)
     # The file, if any, is stored once the row has its id; it is removed again if the create fails.
@@ -191,6 +215,7 @@ def model_update(
         _ensure_can_link(data["experiment"], actor, linked_id=model.experiment_id)
     if "name" in data:
         data["name"] = normalize_name(data["name"])
+        _ensure_name_free(data["name"], model=model)
     if file is None:
         version = _apply(model=model, actor=actor, data=data, note=note, always_version=False)
     else:

@@ -150,6 +150,11 @@ def normalize_name(name: str) -> str:
     return unicodedata.normalize("NFKC", (name or "").strip())
 
 
+def name_key(name: str) -> str:
+    """What makes two names one: equal after NFKC and case folding ("Churn", "CHURN", full-width "churn")."""
+    return normalize_name(name).casefold()
+
+
 def validate_printable_name(name: str) -> None:
     """Names are shown everywhere: no control or invisible formatting characters in them."""
     bad = sorted({f"U+{ord(ch):04X}" for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")})

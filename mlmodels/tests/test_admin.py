@@ -207,3 +207,22 @@ def test_versions_and_events_are_view_only_in_the_admin(superuser_client, user, 
 
     assert superuser_client.get(reverse(f"admin:mlmodels_{name}_changelist")).status_code == 200
     assert superuser_client.get(reverse(f"admin:mlmodels_{name}_add")).status_code == 403
+
+
+def test_the_admin_refuses_a_taken_name_with_its_owner_and_keeps_a_models_own(superuser_client, user, other_user):
+    taken = MLModelFactory(owner=user, name="churn")
+    mine = MLModelFactory(owner=other_user, name="fraud")
+
+    added = superuser_client.post(
+        reverse("admin:mlmodels_mlmodel_add"), add_model_form(owner=other_user.pk, name="Churn")
+    )
+    kept = superuser_client.post(
+        reverse("admin:mlmodels_mlmodel_change", args=[mine.pk]), add_model_form(owner=other_user.pk, name="FRAUD")
+    )
+
+    assert added.status_code == 200
+    assert f"The name “churn” is taken by {user.username}&#x27;s model (#{taken.pk})" in added.content.decode()
+    assert MLModel.objects.count() == 2
+    assert kept.status_code == 302
+    mine.refresh_from_db()
+    assert mine.name == "FRAUD"

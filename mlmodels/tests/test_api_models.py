@@ -230,11 +230,40 @@ def test_create_refuses_invalid_input_naming_the_field(owner_api, payload, field
     assert not MLModel.objects.exists()
 
 
-def test_create_refuses_a_duplicate_name_for_the_same_owner(owner_api, model):
-    response = owner_api.post(MODELS, {"name": "churn"})
+def test_create_refuses_a_name_taken_in_any_letter_case_naming_its_owner(owner_api, other_api, model):
+    mine = owner_api.post(MODELS, {"name": "churn"})
+    theirs = other_api.post(MODELS, {"name": "CHURN"})
 
-    assert response.status_code == 400
-    assert response.json() == {"name": ["You already have a model with this name."]}
+    for response in (mine, theirs):
+        assert response.status_code == 400
+        assert response.json() == {
+            "name": [
+                f"The name “churn” is taken by owner's model (#{model.pk}); model names are unique across the registry."
+            ]
+        }
+
+
+def test_a_rename_to_a_taken_name_is_refused_and_to_a_new_letter_case_of_its_own_is_not(owner_api, model, user):
+    other = MLModelFactory(owner=user, name="fraud")
+
+    taken = owner_api.patch(f"{MODELS}{other.pk}/", {"name": "Churn"})
+    own = owner_api.patch(f"{MODELS}{model.pk}/", {"name": "Churn"})
+
+    assert taken.status_code == 400 and "is taken by owner's model" in taken.json()["name"][0]
+    assert own.status_code == 200 and own.json()["name"] == "Churn"
+
+
+@pytest.mark.parametrize("asked", ["churn", "CHURN", "\uff43\uff48\uff55\uff52\uff4e"])
+def test_a_model_is_found_by_its_name_in_any_letter_case_or_unicode_form(other_api, model, asked):
+    response = other_api.get(f"{MODELS}by-name/{asked}/")
+
+    assert response.status_code == 200
+    assert response.json()["id"] == model.pk
+
+
+def test_an_unknown_name_is_a_404_and_anonymous_callers_are_refused(other_api, api_client, model):
+    assert other_api.get(f"{MODELS}by-name/nope/").status_code == 404
+    assert api_client.get(f"{MODELS}by-name/churn/").status_code == 401
 
 
 def test_create_refuses_malformed_json(owner_api):

@@ -44,11 +44,18 @@ def test_database_refuses_an_unknown_lifecycle_stage(user):
     assert violates_constraint(lambda: MLModel.objects.filter(pk=model.pk).update(lifecycle="limbo"))
 
 
-def test_database_refuses_two_models_with_one_name_for_one_owner(user, other_user):
+def test_database_refuses_two_models_with_one_name_in_any_letter_case_whoever_owns_them(user, other_user):
     MLModel.objects.create(owner=user, name="twin")
-    MLModel.objects.create(owner=other_user, name="twin")
 
-    assert violates_constraint(lambda: MLModel.objects.create(owner=user, name="twin"))
+    assert violates_constraint(lambda: MLModel.objects.create(owner=other_user, name="TWIN"))
+
+
+def test_a_rename_keeps_the_name_key_in_step_even_when_saving_only_the_name(user):
+    model = MLModel.objects.create(owner=user, name="Before")
+    model.name = "\uff21\uff46\uff54\uff45\uff52"  # full-width "After"
+    model.save(update_fields=["name"])
+
+    assert MLModel.objects.get(pk=model.pk).name_key == "after"
 
 
 def test_database_refuses_two_experiments_with_one_name_for_one_owner(user):

@@ -311,7 +311,10 @@ def test_create_form_reports_a_duplicate_name_on_the_name_field(owner, model):
     response = owner.post("/models/new/", {"name": "churn-model", "framework": "onnx", "task_type": "other"})
 
     assert response.status_code == 200
-    assert response.context["form"].errors["name"] == ["You already have a model with this name."]
+    assert response.context["form"].errors["name"] == [
+        f"The name “churn-model” is taken by {model.owner.username}'s model (#{model.pk}); "
+        "model names are unique across the registry."
+    ]
 
 
 def test_edit_form_changes_metrics_as_a_new_version(owner, model):

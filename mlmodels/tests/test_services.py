@@ -85,13 +85,13 @@ def test_create_refuses_invalid_fields_and_writes_nothing(user, fields, error_fi
     assert not ModelVersion.objects.exists()
 
 
-def test_create_refuses_a_second_model_with_the_same_name_for_one_owner(user, other_user):
+def test_names_are_unique_across_the_registry_whoever_owns_them(user, other_user):
     services.model_create(owner=user, name="churn")
-    services.model_create(owner=other_user, name="churn")
 
-    with pytest.raises(ValidationError, match="already have a model with this name"):
-        services.model_create(owner=user, name="churn")
-    assert MLModel.objects.count() == 2
+    for owner, name in ((user, "churn"), (other_user, "Churn"), (other_user, " CHURN ")):
+        with pytest.raises(ValidationError, match=f"taken by {user.username}'s model"):
+            services.model_create(owner=owner, name=name)
+    assert MLModel.objects.count() == 1
 
 
 def test_create_for_another_user_needs_a_superuser(user, other_user, superuser):
