@@ -15,6 +15,8 @@ from registry.validators import normalize_name
 
 READ_ONLY_MODEL_FIELDS = (
     "lifecycle",
+    # Set and removed one at a time (the API and the model page), through the services.
+    "tags",
     "file",
     "file_size",
     "file_sha256",
@@ -76,6 +78,7 @@ class ModelVersionInline(ReadOnlyInline):
         "file_size",
         "created_by",
         "note",
+        "tags",
         "created_at",
     )
     readonly_fields = fields

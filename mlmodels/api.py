@@ -35,7 +35,7 @@ from mlmodels.storage import (
 from registry.api.permissions import IsOwnerOrSuperuserToChange
 from registry.api.rows import RowFormat
 from registry.api.serializers import ErrorSerializer, JSONObjectField, StrictSerializer
-from registry.validators import MAX_DATABASE_ID, MAX_TEXT_LENGTH
+from registry.validators import MAX_DATABASE_ID, MAX_TAG_VALUE, MAX_TEXT_LENGTH
 
 # --- serializers --------------------------------------------------------------------------------
 
@@ -49,6 +49,7 @@ class MLModelSerializer(serializers.ModelSerializer):
     owner_id = serializers.IntegerField(read_only=True)
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
     hyperparameters = serializers.DictField(read_only=True)
+    tags = serializers.DictField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = MLModel
@@ -64,6 +65,7 @@ class MLModelSerializer(serializers.ModelSerializer):
             "recall",
             "f1_score",
             "hyperparameters",
+            "tags",
             "file_path",
             "file_size",
             "file_sha256",
@@ -97,6 +99,15 @@ class MLModelWriteSerializer(StrictSerializer):
     hyperparameters = JSONObjectField(required=False)
 
 
+class TagValueSerializer(StrictSerializer):
+    value = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=MAX_TAG_VALUE)
+
+
+class TagSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField()
+
+
 class LifecycleMoveSerializer(StrictSerializer):
     lifecycle = serializers.ChoiceField(choices=Stage.choices)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
@@ -108,6 +119,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
     created_by_id = serializers.IntegerField(read_only=True, allow_null=True)
     hyperparameters = serializers.DictField(read_only=True)
+    tags = serializers.DictField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = ModelVersion
@@ -117,6 +129,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "version_number",
             *METRIC_FIELDS,
             "hyperparameters",
+            "tags",
             "file_path",
             "file_size",
             "file_sha256",
@@ -309,6 +322,47 @@ class MLModelViewSet(
             return Response(VERSION_ROW.format_instance(version), status=status.HTTP_201_CREATED)
         page = self.paginate_queryset(selectors.version_rows(model=model, columns=VERSION_ROW.columns))
         return self.get_paginated_response(VERSION_ROW.format_rows(page))
+
+    def _tag(self, request, model, key: str, version_number: int | None):
+        if request.method == "DELETE":
+            try:
+                services.tag_delete(model=model, actor=request.user, key=key, version_number=version_number)
+            except LookupError as missing:
+                raise Http404(str(missing)) from None
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = TagValueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        value = serializer.validated_data["value"]
+        try:
+            services.tag_set(model=model, actor=request.user, key=key, value=value, version_number=version_number)
+        except LookupError as missing:
+            raise Http404(str(missing)) from None
+        return Response({"key": key, "value": value})
+
+    @extend_schema(
+        summary="Set (PUT) or remove (DELETE) a tag of the model",
+        request=TagValueSerializer,
+        responses={200: TagSerializer, 204: None, 404: ErrorSerializer},
+        examples=[OpenApiExample("Set", value={"value": "payments"}, request_only=True)],
+    )
+    @action(detail=True, methods=["put", "delete"], url_path=r"tags/(?P<key>[^/]+)", filterset_class=None)
+    def tag(self, request, pk=None, key=None):
+        return self._tag(request, self.get_object(), key, None)
+
+    @extend_schema(
+        summary="Set (PUT) or remove (DELETE) a tag of a version",
+        parameters=[NUMBER],
+        request=TagValueSerializer,
+        responses={200: TagSerializer, 204: None, 404: ErrorSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["put", "delete"],
+        url_path=r"versions/(?P<number>[0-9]+)/tags/(?P<key>[^/]+)",
+        filterset_class=None,
+    )
+    def version_tag(self, request, pk=None, number=None, key=None):
+        return self._tag(request, self.get_object(), key, int(number))
 
     @extend_schema(summary="Get one version", parameters=[NUMBER], responses=ModelVersionSerializer)
     @action(

@@ -9,6 +9,9 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
 ``version.created``    version, file {key, size, sha256} or None, note; rolled_back_from when a
                        rollback recorded it. The model's current state is this version's snapshot.
 ``lifecycle.changed``  from_stage, to_stage, comment
+``tag.set``            key, value, version (the version's number, or None for the model's own tag),
+                       previous (the value it replaced, or None)
+``tag.deleted``        key, version, previous
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ MODEL_UPDATED = "model.updated"
 MODEL_DELETED = "model.deleted"
 VERSION_CREATED = "version.created"
 LIFECYCLE_CHANGED = "lifecycle.changed"
+TAG_SET = "tag.set"
+TAG_DELETED = "tag.deleted"
 
 
 def model_event(type: str, model, actor, **data) -> Event:
@@ -67,3 +72,11 @@ def version_created(version, *, actor, **extra) -> Event:
 
 def lifecycle_changed(model, *, actor, from_stage: str, to_stage: str, comment: str) -> Event:
     return model_event(LIFECYCLE_CHANGED, model, actor, from_stage=from_stage, to_stage=to_stage, comment=comment)
+
+
+def tag_was_set(model, *, actor, key: str, value: str, previous: str | None, version: int | None = None) -> Event:
+    return model_event(TAG_SET, model, actor, key=key, value=value, version=version, previous=previous)
+
+
+def tag_was_deleted(model, *, actor, key: str, previous: str, version: int | None = None) -> Event:
+    return model_event(TAG_DELETED, model, actor, key=key, version=version, previous=previous)

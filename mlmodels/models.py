@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from registry.fields import JSONDocumentField
 from registry.validators import (
@@ -10,6 +11,7 @@ from registry.validators import (
     name_key,
     validate_json_object,
     validate_printable_name,
+    validate_tags,
 )
 
 METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score")
@@ -93,6 +95,24 @@ class MLModelQuerySet(models.QuerySet):
         """Every signed-in user reads every model; anonymous visitors read none."""
         return self if user.is_authenticated else self.none()
 
+    def tagged(self, key: str, value: str | None = None) -> "MLModelQuerySet":
+        """Models carrying the tag ``key`` (with ``value``, when given)."""
+        if connection.vendor == "postgresql":
+            return self.filter(tags__has_key=key) if value is None else self.filter(tags__contains={key: value})
+        # SQLite's JSON paths cannot name every key (one with a double quote): json_each compares keys as
+        # they are.
+        if value is None:
+            return self.filter(
+                id__in=RawSQL("SELECT m.id FROM mlmodels_mlmodel m, json_each(m.tags) t WHERE t.key = %s", [key])
+            )
+        return self.filter(
+            id__in=RawSQL(
+                "SELECT m.id FROM mlmodels_mlmodel m, json_each(m.tags) t "
+                "WHERE t.key = %s AND t.type = 'text' AND t.value = %s",
+                [key, value],
+            )
+        )
+
 
 class MLModel(FieldedConstraintsMixin, models.Model):
     CONSTRAINT_ERROR_FIELDS = {"duplicate_name": "name"}
@@ -115,6 +135,8 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     recall = _metric_field("recall")
     f1_score = _metric_field("F1 score")
     hyperparameters = JSONDocumentField(default=dict, blank=True, validators=[validate_json_object])
+    # Key → string value, set and removed one at a time by the services (not part of the versions).
+    tags = JSONDocumentField(default=dict, blank=True, validators=[validate_tags])
     # NULL, not "", is "no file": the API contract shows file_path as null.
     file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -198,6 +220,8 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.TextField(blank=True, validators=free_text_validators)
+    # The version's own tags (a model's tags are not copied into its versions).
+    tags = JSONDocumentField(default=dict, blank=True, validators=[validate_tags])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

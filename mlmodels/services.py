@@ -25,13 +25,21 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mlmodels import uploads
-from mlmodels.events import lifecycle_changed, model_created, model_deleted, model_updated, version_created
+from mlmodels.events import (
+    lifecycle_changed,
+    model_created,
+    model_deleted,
+    model_updated,
+    tag_was_deleted,
+    tag_was_set,
+    version_created,
+)
 from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.storage import StoredArtifact, artifact_delete, artifact_keys, artifact_modified_at
 from registry.errors import TooLarge
 from registry.events import publish
 from registry.integrity import integrity_as_validation
-from registry.validators import check_free_text, name_key, normalize_name
+from registry.validators import MAX_TAGS, check_free_text, name_key, normalize_name, validate_tag
 
 # A change to any of these records a new version; the rest is descriptive metadata.
 VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
@@ -363,6 +371,50 @@ def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -
     _refresh_from(model, locked)
     publish(lifecycle_changed(model, actor=actor, from_stage=from_stage, to_stage=to_stage, comment=comment.strip()))
     return model
+
+
+def tag_set(*, model: MLModel, actor, key: str, value: str, version_number: int | None = None) -> str | None:
+    """Set the tag ``key`` of ``model`` (or of its version ``version_number``) to ``value``; returns
+    the value it replaced. Under the model's row lock, so concurrent changes of one object's tags
+    all land."""
+    _ensure_can_change(model, actor)
+    validate_tag(key, value)
+    with transaction.atomic():
+        locked = _lock(model)
+        target = locked if version_number is None else _version_of(locked, version_number)
+        previous = target.tags.get(key)
+        if previous is None and len(target.tags) >= MAX_TAGS:
+            raise ValidationError({"key": [f"At most {MAX_TAGS} tags; remove one first."]}, code="too_many_tags")
+        target.tags = {**target.tags, key: value}
+        target.save(update_fields=["tags"] if version_number is not None else ["tags", "updated_at"])
+    if version_number is None:
+        _refresh_from(model, locked)
+    publish(tag_was_set(model, actor=actor, key=key, value=value, previous=previous, version=version_number))
+    return previous
+
+
+def tag_delete(*, model: MLModel, actor, key: str, version_number: int | None = None) -> None:
+    """Remove the tag ``key`` of ``model`` (or of its version ``version_number``); a key it does not
+    carry is a ``LookupError``."""
+    _ensure_can_change(model, actor)
+    with transaction.atomic():
+        locked = _lock(model)
+        target = locked if version_number is None else _version_of(locked, version_number)
+        if key not in target.tags:
+            raise LookupError(f"No tag “{key}” here.")
+        previous = target.tags[key]
+        target.tags = {name: value for name, value in target.tags.items() if name != key}
+        target.save(update_fields=["tags"] if version_number is not None else ["tags", "updated_at"])
+    if version_number is None:
+        _refresh_from(model, locked)
+    publish(tag_was_deleted(model, actor=actor, key=key, previous=previous, version=version_number))
+
+
+def _version_of(model: MLModel, number: int) -> ModelVersion:
+    version = model.versions.filter(version_number=number).first()
+    if version is None:
+        raise LookupError(f"Model {model.pk} has no version {number}.")
+    return version
 
 
 def model_delete(*, model: MLModel, actor) -> None:

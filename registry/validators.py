@@ -94,6 +94,35 @@ def validate_json_object(value: object) -> None:
     validate_json_document(value)
 
 
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 5_000
+MAX_TAGS = 100
+
+
+def validate_tag(key: object, value: object) -> None:
+    """A tag (of a model or a version): a key of 1 to 250 printable characters, a string value of up
+    to 5,000 characters. Raises a ValidationError keyed "key" or "value"."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_TAG_KEY:
+        raise ValidationError({"key": [f"A tag key is 1 to {MAX_TAG_KEY} characters."]})
+    try:
+        validate_printable_name(key)
+        check_free_text(key=key)
+    except ValidationError as error:
+        raise ValidationError({"key": error.messages}) from None
+    if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+        raise ValidationError({"value": [f"A tag value is a string of up to {MAX_TAG_VALUE} characters."]})
+    check_free_text(value=value)
+
+
+def validate_tags(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("Must be a JSON object of tag keys to string values.", code="not_tags")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"At most {MAX_TAGS} tags.", code="too_many_tags")
+    for key, tag_value in value.items():
+        validate_tag(key, tag_value)
+
+
 def validate_string_list(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Must be a JSON list of strings.", code="not_string_list")

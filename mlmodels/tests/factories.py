@@ -24,4 +24,8 @@ class MLModelFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        return services.model_create(**kwargs)
+        tags = kwargs.pop("tags", {})
+        model = services.model_create(**kwargs)
+        for key, value in tags.items():
+            services.tag_set(model=model, actor=model.owner, key=key, value=value)
+        return model

@@ -26,6 +26,7 @@ CONTRACT_FIELDS = {
     "recall",
     "f1_score",
     "hyperparameters",
+    "tags",
     "file_path",
     "file_size",
     "file_sha256",
@@ -547,3 +548,88 @@ def test_anonymous_client_cannot_download(api_client, model):
     attach(model)
 
     assert api_client.get(detail(model, "download/")).status_code == 401
+
+
+# --- tags -----------------------------------------------------------------------------------------
+
+
+def test_the_owner_sets_changes_and_removes_a_models_tags(owner_api, model, captured_events):
+    with captured_events("tag.set", "tag.deleted") as events:
+        first = owner_api.put(detail(model, "tags/team/"), {"value": "payments"})
+        second = owner_api.put(detail(model, "tags/team/"), {"value": "risk"})
+        shown = owner_api.get(detail(model)).json()["tags"]
+        removed = owner_api.delete(detail(model, "tags/team/"))
+
+    assert (first.status_code, first.json()) == (200, {"key": "team", "value": "payments"})
+    assert second.json() == {"key": "team", "value": "risk"}
+    assert shown == {"team": "risk"}
+    assert removed.status_code == 204
+    assert owner_api.get(detail(model)).json()["tags"] == {}
+    assert [(e.type, e.data["key"], e.data.get("value"), e.data["previous"]) for e in events] == [
+        ("tag.set", "team", "payments", None),
+        ("tag.set", "team", "risk", "payments"),
+        ("tag.deleted", "team", None, "risk"),
+    ]
+
+
+def test_a_versions_tags_are_its_own(owner_api, model):
+    response = owner_api.put(detail(model, "versions/1/tags/dataset/"), {"value": "2026-11"})
+
+    assert response.status_code == 200
+    assert owner_api.get(detail(model, "versions/1/")).json()["tags"] == {"dataset": "2026-11"}
+    assert owner_api.get(detail(model)).json()["tags"] == {}
+    assert owner_api.put(detail(model, "versions/9/tags/dataset/"), {"value": "x"}).status_code == 404
+
+
+def test_only_the_owner_or_a_superuser_changes_tags(other_api, client_for, superuser, api_client, model):
+    assert other_api.put(detail(model, "tags/team/"), {"value": "x"}).status_code == 403
+    assert api_client.put(detail(model, "tags/team/"), {"value": "x"}).status_code == 401
+    assert client_for(superuser).put(detail(model, "tags/team/"), {"value": "x"}).status_code == 200
+    assert other_api.delete(detail(model, "tags/team/")).status_code == 403
+    assert MLModel.objects.get(pk=model.pk).tags == {"team": "x"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("tags/team/", {"value": "x" * 5001}, "value"),
+        ("tags/team/", {"value": ["a"]}, "value"),
+        ("tags/team/", {}, "value"),
+        ("tags/" + "k" * 251 + "/", {"value": "x"}, "key"),
+        ("tags/te%07am/", {"value": "x"}, "key"),
+    ],
+)
+def test_a_bad_tag_is_refused_with_the_reason_and_changes_nothing(owner_api, model, path, body, field):
+    response = owner_api.put(detail(model, path), body)
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert MLModel.objects.get(pk=model.pk).tags == {}
+
+
+def test_removing_a_tag_the_model_lacks_is_a_404(owner_api, model):
+    assert owner_api.delete(detail(model, "tags/nope/")).status_code == 404
+
+
+def test_the_list_filters_by_tag_key_and_value_and_all_given_tags_must_match(owner_api, user):
+    both = MLModelFactory(owner=user, tags={"team": "payments", "tier": "gold"})
+    MLModelFactory(owner=user, tags={"team": "payments"})
+    MLModelFactory(owner=user, tags={"team": "risk", "tier": "gold"})
+    MLModelFactory(owner=user)
+
+    def ids(query: str) -> list[int]:
+        return sorted(row["id"] for row in owner_api.get(f"{MODELS}?{query}").json()["results"])
+
+    assert len(ids("tag=team:payments")) == 2
+    assert len(ids("tag=tier")) == 2
+    assert ids("tag=team:payments&tag=tier:gold") == [both.pk]
+    assert ids("tag=team:nobody") == []
+    assert owner_api.get(f"{MODELS}?tag=:x").status_code == 400
+
+
+def test_a_tag_filter_takes_any_key_literally_and_splits_at_the_first_colon(owner_api, user):
+    odd = MLModelFactory(owner=user, tags={'data.set "v2"__x': "s3://bucket:path"})
+
+    response = owner_api.get(MODELS, {"tag": 'data.set "v2"__x:s3://bucket:path'})
+
+    assert [row["id"] for row in response.json()["results"]] == [odd.pk]

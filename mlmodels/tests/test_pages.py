@@ -504,3 +504,14 @@ def test_favicon_ico_sends_browsers_to_the_svg_icon(client):
     assert response.status_code == 302
     assert response["Location"] == "/static/favicon.svg"
     assert client.get(response["Location"]).status_code == 200
+
+
+def test_tags_show_as_chips_that_filter_the_list_on_the_list_and_the_model_page(owner, user):
+    tagged = MLModelFactory(owner=user, name="tagged", tags={"team": "payments"})
+    MLModelFactory(owner=user, name="untagged")
+
+    listed = owner.get("/models/?tag=team:payments").content.decode()
+    page = owner.get(f"/models/{tagged.pk}/").content.decode()
+
+    assert 'href="?tag=team:payments"' in listed and "untagged" not in listed
+    assert 'href="/models/?tag=team:payments">team: payments</a>' in page
