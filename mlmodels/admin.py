@@ -10,13 +10,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from mlmodels import services
-from mlmodels.models import LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import AliasEvent, LifecycleEvent, MLModel, ModelVersion, ProtectedAlias, Stage
 from registry.validators import normalize_name
 
 READ_ONLY_MODEL_FIELDS = (
     "lifecycle",
     # Set and removed one at a time (the API and the model page), through the services.
     "tags",
+    "aliases",
     "file",
     "file_size",
     "file_sha256",
@@ -91,6 +92,12 @@ class LifecycleEventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class AliasEventInline(ReadOnlyInline):
+    model = AliasEvent
+    fields = ("created_at", "alias", "from_version", "to_version", "actor")
+    readonly_fields = fields
+
+
 def _move_action(to_stage: Stage, description: str):
     def action(modeladmin, request, queryset):
         moved = 0
@@ -120,7 +127,7 @@ class MLModelAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     readonly_fields = READ_ONLY_MODEL_FIELDS
     date_hierarchy = "created_at"
-    inlines = (ModelVersionInline, LifecycleEventInline)
+    inlines = (ModelVersionInline, LifecycleEventInline, AliasEventInline)
     actions = (
         _move_action(Stage.STAGING, "Move to staging"),
         _move_action(Stage.PRODUCTION, "Promote to production"),
@@ -186,3 +193,26 @@ class LifecycleEventAdmin(ViewOnlyAdmin):
     search_fields = ("model__name", "comment", "actor__username")
     list_select_related = ("model", "actor")
     date_hierarchy = "created_at"
+
+
+@admin.register(ProtectedAlias)
+class ProtectedAliasAdmin(admin.ModelAdmin):
+    """Superusers list the aliases only approvers may set (Django's admin permissions: superusers hold them)."""
+
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser

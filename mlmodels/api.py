@@ -50,6 +50,7 @@ class MLModelSerializer(serializers.ModelSerializer):
     experiment_id = serializers.IntegerField(read_only=True, allow_null=True)
     hyperparameters = serializers.DictField(read_only=True)
     tags = serializers.DictField(child=serializers.CharField(), read_only=True)
+    aliases = serializers.DictField(child=serializers.IntegerField(), read_only=True)
 
     class Meta:
         model = MLModel
@@ -66,6 +67,7 @@ class MLModelSerializer(serializers.ModelSerializer):
             "f1_score",
             "hyperparameters",
             "tags",
+            "aliases",
             "file_path",
             "file_size",
             "file_sha256",
@@ -106,6 +108,15 @@ class TagValueSerializer(StrictSerializer):
 class TagSerializer(serializers.Serializer):
     key = serializers.CharField()
     value = serializers.CharField()
+
+
+class AliasTargetSerializer(StrictSerializer):
+    version = serializers.IntegerField(min_value=1, max_value=MAX_DATABASE_ID)
+
+
+class AliasSerializer(serializers.Serializer):
+    alias = serializers.CharField()
+    version = serializers.IntegerField()
 
 
 class LifecycleMoveSerializer(StrictSerializer):
@@ -363,6 +374,53 @@ class MLModelViewSet(
     )
     def version_tag(self, request, pk=None, number=None, key=None):
         return self._tag(request, self.get_object(), key, int(number))
+
+    def _alias_model(self, pk) -> MLModel:
+        # The service decides who may change which alias (approvers set protected ones on any model).
+        return get_object_or_404(self.get_queryset(), pk=_id_or_404(pk))
+
+    @extend_schema(
+        summary="The version an alias points at",
+        responses={200: ModelVersionSerializer, 404: ErrorSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path=r"aliases/(?P<alias>[^/]+)", filterset_class=None)
+    def alias(self, request, pk=None, alias=None):
+        model = self._alias_model(pk)
+        number = model.aliases.get(alias)
+        version = number and selectors.version_get(user=request.user, model_id=model.pk, number=number)
+        if not version:
+            raise Http404(f"Model {model.pk} has no alias “{alias}”.")
+        return Response(VERSION_ROW.format_instance(version))
+
+    @extend_schema(
+        summary="Set or move an alias of the model",
+        description="A protected alias is set by approvers and superusers only; other aliases by the model's owner.",
+        request=AliasTargetSerializer,
+        responses={200: AliasSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        examples=[OpenApiExample("Point at version 3", value={"version": 3}, request_only=True)],
+    )
+    @alias.mapping.put
+    def alias_set(self, request, pk=None, alias=None):
+        model = self._alias_model(pk)
+        serializer = AliasTargetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        number = serializer.validated_data["version"]
+        try:
+            services.alias_set(model=model, actor=request.user, alias=alias, version_number=number)
+        except LookupError as missing:
+            raise Http404(str(missing)) from None
+        return Response({"alias": alias, "version": number})
+
+    @extend_schema(
+        summary="Remove an alias of the model", responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer}
+    )
+    @alias.mapping.delete
+    def alias_delete(self, request, pk=None, alias=None):
+        try:
+            services.alias_delete(model=self._alias_model(pk), actor=request.user, alias=alias)
+        except LookupError as missing:
+            raise Http404(str(missing)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Get one version", parameters=[NUMBER], responses=ModelVersionSerializer)
     @action(

@@ -12,6 +12,8 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
 ``tag.set``            key, value, version (the version's number, or None for the model's own tag),
                        previous (the value it replaced, or None)
 ``tag.deleted``        key, version, previous
+``alias.set``          alias, version (its number), previous (the version it pointed at, or None)
+``alias.deleted``      alias, previous
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ VERSION_CREATED = "version.created"
 LIFECYCLE_CHANGED = "lifecycle.changed"
 TAG_SET = "tag.set"
 TAG_DELETED = "tag.deleted"
+ALIAS_SET = "alias.set"
+ALIAS_DELETED = "alias.deleted"
 
 
 def model_event(type: str, model, actor, **data) -> Event:
@@ -80,3 +84,11 @@ def tag_was_set(model, *, actor, key: str, value: str, previous: str | None, ver
 
 def tag_was_deleted(model, *, actor, key: str, previous: str, version: int | None = None) -> Event:
     return model_event(TAG_DELETED, model, actor, key=key, version=version, previous=previous)
+
+
+def alias_was_set(model, *, actor, alias: str, version: int, previous: int | None) -> Event:
+    return model_event(ALIAS_SET, model, actor, alias=alias, version=version, previous=previous)
+
+
+def alias_was_deleted(model, *, actor, alias: str, previous: int) -> Event:
+    return model_event(ALIAS_DELETED, model, actor, alias=alias, previous=previous)

@@ -74,6 +74,9 @@ class MLModelFilterSet(FilterSet):
     lifecycle = ChoiceInFilter(choices=Stage.choices, label="Lifecycle", help_text="One or more, comma-separated.")
     owner = django_filters.CharFilter(method=filter_by_owner, label="Owner", help_text="Owner's id or username.")
     experiment = IdFilter(field_name="experiment_id", label="Experiment", help_text="Experiment id.")
+    alias = django_filters.CharFilter(
+        field_name="aliases", lookup_expr="has_key", label="Alias", help_text="Models with this alias."
+    )
     tag = TagFilter(label="Tag", help_text="key:value, or key for any value; repeat for several (all must match).")
     search = django_filters.CharFilter(
         method=filter_by_words, label="Search", help_text="Words in the name or description."

@@ -9,6 +9,7 @@ from registry.validators import (
     FieldedConstraintsMixin,
     free_text_validators,
     name_key,
+    validate_alias,
     validate_json_object,
     validate_printable_name,
     validate_tags,
@@ -137,6 +138,9 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     hyperparameters = JSONDocumentField(default=dict, blank=True, validators=[validate_json_object])
     # Key → string value, set and removed one at a time by the services (not part of the versions).
     tags = JSONDocumentField(default=dict, blank=True, validators=[validate_tags])
+    # Alias → version number (champion, challenger), kept by the alias service under the model's row
+    # lock, every change audited in AliasEvent; read with the row, so lists show them without a query.
+    aliases = JSONDocumentField(default=dict, blank=True, editable=False)
     # NULL, not "", is "no file": the API contract shows file_path as null.
     file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -257,3 +261,41 @@ class LifecycleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id}: {self.from_stage} → {self.to_stage}"
+
+
+class AliasEvent(models.Model):
+    """One audited alias change (set, moved or deleted), written in the same transaction as the change."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="alias_events")
+    alias = models.CharField(max_length=64)
+    # Version numbers: None as from_version is a new alias, None as to_version a deleted one.
+    from_version = models.PositiveIntegerField(null=True, blank=True)
+    to_version = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "alias event"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "-created_at"], name="aliasevent_model_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}@{self.alias}: v{self.from_version} → v{self.to_version}"
+
+
+class ProtectedAlias(models.Model):
+    """An alias name (champion, production) that only approvers and superusers may set, move or delete;
+    listed by superusers in the admin."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[validate_alias])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "protected alias"
+        verbose_name_plural = "protected aliases"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -24,8 +24,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.roles import can_approve
 from mlmodels import uploads
 from mlmodels.events import (
+    alias_was_deleted,
+    alias_was_set,
     lifecycle_changed,
     model_created,
     model_deleted,
@@ -34,12 +37,21 @@ from mlmodels.events import (
     tag_was_set,
     version_created,
 )
-from mlmodels.models import ALLOWED_MOVES, METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import (
+    ALLOWED_MOVES,
+    METRIC_FIELDS,
+    AliasEvent,
+    LifecycleEvent,
+    MLModel,
+    ModelVersion,
+    ProtectedAlias,
+    Stage,
+)
 from mlmodels.storage import StoredArtifact, artifact_delete, artifact_keys, artifact_modified_at
 from registry.errors import TooLarge
 from registry.events import publish
 from registry.integrity import integrity_as_validation
-from registry.validators import MAX_TAGS, check_free_text, name_key, normalize_name, validate_tag
+from registry.validators import MAX_TAGS, check_free_text, name_key, normalize_name, validate_alias, validate_tag
 
 # A change to any of these records a new version; the rest is descriptive metadata.
 VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
@@ -408,6 +420,64 @@ def tag_delete(*, model: MLModel, actor, key: str, version_number: int | None = 
     if version_number is None:
         _refresh_from(model, locked)
     publish(tag_was_deleted(model, actor=actor, key=key, previous=previous, version=version_number))
+
+
+def _ensure_may_change_alias(model: MLModel, alias: str, actor) -> None:
+    """A protected alias is the approvers' (and superusers'), on any model; others are the owner's."""
+    if not ProtectedAlias.objects.filter(name=alias).exists():
+        _ensure_can_change(model, actor)
+    elif not can_approve(actor):
+        raise PermissionDenied(
+            f"“{alias}” is a protected alias: only approvers and superusers may set, move or delete it."
+        )
+
+
+def protected_alias_refusal(version: ModelVersion) -> str | None:
+    """Why ``version`` may not receive a protected alias, or None. The artifact scans (an ``unsafe``
+    result) will answer here."""
+    return None
+
+
+def alias_set(*, model: MLModel, actor, alias: str, version_number: int) -> int | None:
+    """Point ``alias`` of ``model`` at its version ``version_number`` (moving it if it pointed at
+    another), audited; returns the version it pointed at before. Under the model's row lock, so two
+    moves of one alias at once both land, one after the other, and both are in the history."""
+    try:
+        validate_alias(alias)
+    except ValidationError as error:
+        raise ValidationError({"alias": error.messages}) from None
+    _ensure_may_change_alias(model, alias, actor)
+    with transaction.atomic():
+        locked = _lock(model)
+        version = _version_of(locked, version_number)
+        if ProtectedAlias.objects.filter(name=alias).exists() and (refusal := protected_alias_refusal(version)):
+            raise ValidationError({"version": [refusal]}, code="unsafe_version")
+        previous = locked.aliases.get(alias)
+        if previous != version_number:
+            locked.aliases = {**locked.aliases, alias: version_number}
+            locked.save(update_fields=["aliases", "updated_at"])
+            AliasEvent.objects.create(
+                model=locked, alias=alias, from_version=previous, to_version=version_number, actor=actor
+            )
+    _refresh_from(model, locked)
+    if previous != version_number:
+        publish(alias_was_set(model, actor=actor, alias=alias, version=version_number, previous=previous))
+    return previous
+
+
+def alias_delete(*, model: MLModel, actor, alias: str) -> None:
+    """Remove ``alias`` of ``model``, audited; an alias it does not have is a ``LookupError``."""
+    _ensure_may_change_alias(model, alias, actor)
+    with transaction.atomic():
+        locked = _lock(model)
+        if alias not in locked.aliases:
+            raise LookupError(f"Model {model.pk} has no alias “{alias}”.")
+        previous = locked.aliases[alias]
+        locked.aliases = {name: number for name, number in locked.aliases.items() if name != alias}
+        locked.save(update_fields=["aliases", "updated_at"])
+        AliasEvent.objects.create(model=locked, alias=alias, from_version=previous, to_version=None, actor=actor)
+    _refresh_from(model, locked)
+    publish(alias_was_deleted(model, actor=actor, alias=alias, previous=previous))
 
 
 def _version_of(model: MLModel, number: int) -> ModelVersion:

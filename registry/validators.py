@@ -123,6 +123,22 @@ def validate_tags(value: object) -> None:
         validate_tag(key, tag_value)
 
 
+ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+VERSION_LIKE = re.compile(r"v[0-9]+")
+
+
+def validate_alias(alias: object) -> None:
+    """An alias names one version of a model: lowercase, a letter then letters, digits, "_" or "-" (64
+    at most); not "latest" and not like "v3", which would read as a version."""
+    if not isinstance(alias, str) or not ALIAS.fullmatch(alias):
+        raise ValidationError(
+            "An alias is lowercase: a letter, then up to 63 letters, digits, '_' or '-' (e.g. champion).",
+            code="invalid_alias",
+        )
+    if alias == "latest" or VERSION_LIKE.fullmatch(alias):
+        raise ValidationError(f"“{alias}” would read as a version; choose another alias.", code="reserved_alias")
+
+
 def validate_string_list(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Must be a JSON list of strings.", code="not_string_list")

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from mlmodels import services
-from mlmodels.models import LifecycleEvent, MLModel, Stage
+from mlmodels.models import LifecycleEvent, MLModel, ProtectedAlias, Stage
 from mlmodels.storage import artifact_storage
 from mlmodels.tests.factories import MLModelFactory
 
@@ -25,6 +25,8 @@ def add_model_form(**fields) -> dict:
         "versions-INITIAL_FORMS": "0",
         "events-TOTAL_FORMS": "0",
         "events-INITIAL_FORMS": "0",
+        "alias_events-TOTAL_FORMS": "0",
+        "alias_events-INITIAL_FORMS": "0",
         **fields,
     }
 
@@ -164,6 +166,8 @@ def test_editing_metrics_in_the_admin_records_a_new_version(superuser_client, us
             "versions-INITIAL_FORMS": "1",
             "events-TOTAL_FORMS": "0",
             "events-INITIAL_FORMS": "0",
+            "alias_events-TOTAL_FORMS": "0",
+            "alias_events-INITIAL_FORMS": "0",
         },
     )
 
@@ -226,3 +230,17 @@ def test_the_admin_refuses_a_taken_name_with_its_owner_and_keeps_a_models_own(su
     assert kept.status_code == 302
     mine.refresh_from_db()
     assert mine.name == "FRAUD"
+
+
+def test_only_superusers_list_the_protected_aliases_in_the_admin(superuser_client, client, user):
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+
+    added = superuser_client.post(reverse("admin:mlmodels_protectedalias_add"), {"name": "champion"})
+
+    assert added.status_code == 302
+    assert ProtectedAlias.objects.filter(name="champion").exists()
+    assert client.get(reverse("admin:mlmodels_protectedalias_changelist")).status_code == 403
+    refused = superuser_client.post(reverse("admin:mlmodels_protectedalias_add"), {"name": "Latest"})
+    assert refused.status_code == 200 and not ProtectedAlias.objects.filter(name="Latest").exists()

@@ -4,11 +4,14 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from accounts.roles import APPROVERS_GROUP
+from accounts.tests.factories import UserFactory
 from experiments.tests.factories import ExperimentFactory
 from mlmodels import services
-from mlmodels.models import LifecycleEvent, MLModel, Stage
+from mlmodels.models import LifecycleEvent, MLModel, ProtectedAlias, Stage
 from mlmodels.tests.factories import MLModelFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +30,7 @@ CONTRACT_FIELDS = {
     "f1_score",
     "hyperparameters",
     "tags",
+    "aliases",
     "file_path",
     "file_size",
     "file_sha256",
@@ -633,3 +637,80 @@ def test_a_tag_filter_takes_any_key_literally_and_splits_at_the_first_colon(owne
     response = owner_api.get(MODELS, {"tag": 'data.set "v2"__x:s3://bucket:path'})
 
     assert [row["id"] for row in response.json()["results"]] == [odd.pk]
+
+
+# --- aliases --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_versions(model, user):
+    for accuracy in (0.81, 0.82):
+        services.version_record(model=model, actor=user, data={"accuracy": accuracy})
+    return model
+
+
+def test_the_owner_sets_moves_resolves_and_deletes_an_alias_all_audited(owner_api, three_versions, captured_events):
+    model = three_versions
+    with captured_events("alias.set", "alias.deleted") as events:
+        assert owner_api.put(detail(model, "aliases/challenger/"), {"version": 2}).json() == {
+            "alias": "challenger",
+            "version": 2,
+        }
+        assert owner_api.put(detail(model, "aliases/challenger/"), {"version": 3}).status_code == 200
+        resolved = owner_api.get(detail(model, "aliases/challenger/"))
+        shown = owner_api.get(detail(model)).json()["aliases"]
+        assert owner_api.delete(detail(model, "aliases/challenger/")).status_code == 204
+
+    assert (resolved.status_code, resolved.json()["version_number"]) == (200, 3)
+    assert shown == {"challenger": 3}
+    assert owner_api.get(detail(model, "aliases/challenger/")).status_code == 404
+    trail = [(e.alias, e.from_version, e.to_version) for e in model.alias_events.order_by("id")]
+    assert trail == [("challenger", None, 2), ("challenger", 2, 3), ("challenger", 3, None)]
+    assert [(e.type, e.data.get("version"), e.data["previous"]) for e in events] == [
+        ("alias.set", 2, None),
+        ("alias.set", 3, 2),
+        ("alias.deleted", None, 3),
+    ]
+
+
+@pytest.mark.parametrize("alias", ["Champion", "latest", "v3", "9lives", "a" * 65, "has space"])
+def test_a_malformed_or_reserved_alias_is_refused(owner_api, model, alias):
+    response = owner_api.put(detail(model, f"aliases/{alias}/"), {"version": 1})
+
+    assert response.status_code == 400
+    assert "alias" in response.json()
+
+
+def test_an_alias_to_a_missing_version_is_a_404_and_others_cannot_set_aliases(owner_api, other_api, model):
+    assert owner_api.put(detail(model, "aliases/challenger/"), {"version": 7}).status_code == 404
+    assert other_api.put(detail(model, "aliases/challenger/"), {"version": 1}).status_code == 403
+    assert MLModel.objects.get(pk=model.pk).aliases == {}
+
+
+def test_a_protected_alias_is_set_by_approvers_and_superusers_only_naming_who_can(
+    owner_api, client_for, superuser, model
+):
+    ProtectedAlias.objects.create(name="champion")
+    approver = UserFactory(username="reviewer")
+    approver.groups.add(Group.objects.get(name=APPROVERS_GROUP))
+
+    refused = owner_api.put(detail(model, "aliases/champion/"), {"version": 1})
+    by_approver = client_for(approver).put(detail(model, "aliases/champion/"), {"version": 1})
+    owner_delete = owner_api.delete(detail(model, "aliases/champion/"))
+    by_superuser = client_for(superuser).delete(detail(model, "aliases/champion/"))
+
+    assert refused.status_code == 403
+    assert "only approvers and superusers" in refused.json()["detail"]
+    assert by_approver.status_code == 200
+    assert owner_delete.status_code == 403
+    assert by_superuser.status_code == 204
+
+
+def test_the_list_filters_models_by_alias(owner_api, user):
+    champion = MLModelFactory(owner=user)
+    services.alias_set(model=champion, actor=user, alias="champion", version_number=1)
+    MLModelFactory(owner=user)
+
+    rows = owner_api.get(f"{MODELS}?alias=champion").json()["results"]
+
+    assert [(row["id"], row["aliases"]) for row in rows] == [(champion.pk, {"champion": 1})]

@@ -135,3 +135,24 @@ def test_concurrent_uploads_create_distinct_versions_each_with_its_own_object(us
     assert len(contents) == 6
     # Nothing left behind in the staging area.
     assert sorted(artifact_keys(prefix)) == sorted(v.file for v in versions)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_moves_of_one_alias_end_consistent_with_every_move_audited(user):
+    model = MLModelFactory(owner=user)
+    for accuracy in (0.81, 0.82, 0.83):
+        services.version_record(model=model, actor=user, data={"accuracy": accuracy})
+
+    def move(thread_number: int) -> None:
+        target = thread_number % 4 + 1
+        services.alias_set(model=MLModel.objects.get(pk=model.pk), actor=user, alias="champion", version_number=target)
+
+    errors = run_in_threads(THREADS, move)
+
+    assert not errors, errors
+    final = MLModel.objects.get(pk=model.pk).aliases["champion"]
+    trail = list(model.alias_events.order_by("id").values_list("from_version", "to_version"))
+    # Each move starts where the one before it ended; the last one ends where the alias points now.
+    assert trail[0][0] is None
+    assert all(earlier[1] == later[0] for earlier, later in itertools.pairwise(trail))
+    assert trail[-1][1] == final
