@@ -12,7 +12,14 @@ from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
@@ -131,6 +138,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     created_by_id = serializers.IntegerField(read_only=True, allow_null=True)
     hyperparameters = serializers.DictField(read_only=True)
     tags = serializers.DictField(child=serializers.CharField(), read_only=True)
+    aliases = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -148,13 +156,29 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "created_by_id",
             "note",
             "created_at",
+            "aliases",
         )
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_aliases(self, version) -> list[str]:
+        aliases = getattr(version, "model_aliases", None)
+        return selectors.aliases_of_version(
+            version.model.aliases if aliases is None else aliases, version.version_number
+        )
+
 
 # The reads of versions (list, get) and the new version's response show ModelVersionSerializer's
-# output from rows of these columns.
-VERSION_ROW = RowFormat(ModelVersionSerializer.Meta.fields, sources={"file_path": "file"}, datetimes=("created_at",))
+# output from rows of these columns, and then the aliases pointing at each (from the model's row).
+VERSION_ROW = RowFormat(
+    ModelVersionSerializer.Meta.fields[:-1], sources={"file_path": "file"}, datetimes=("created_at",)
+)
+
+
+def version_output(data: dict, model_aliases: dict[str, int]) -> dict:
+    """A version's answer from VERSION_ROW's, with the aliases pointing at it."""
+    data["aliases"] = selectors.aliases_of_version(model_aliases, data["version_number"])
+    return data
 
 
 class VersionCreateSerializer(StrictSerializer):
@@ -330,9 +354,12 @@ class MLModelViewSet(
             data = dict(serializer.validated_data)
             note = data.pop("note")
             version = services.version_record(model=model, actor=request.user, data=data, note=note)
-            return Response(VERSION_ROW.format_instance(version), status=status.HTTP_201_CREATED)
+            output = version_output(VERSION_ROW.format_instance(version), model.aliases)
+            return Response(output, status=status.HTTP_201_CREATED)
         page = self.paginate_queryset(selectors.version_rows(model=model, columns=VERSION_ROW.columns))
-        return self.get_paginated_response(VERSION_ROW.format_rows(page))
+        return self.get_paginated_response(
+            [version_output(row, model.aliases) for row in VERSION_ROW.format_rows(page)]
+        )
 
     def _tag(self, request, model, key: str, version_number: int | None):
         if request.method == "DELETE":
@@ -390,7 +417,7 @@ class MLModelViewSet(
         version = number and selectors.version_get(user=request.user, model_id=model.pk, number=number)
         if not version:
             raise Http404(f"Model {model.pk} has no alias “{alias}”.")
-        return Response(VERSION_ROW.format_instance(version))
+        return Response(version_output(VERSION_ROW.format_instance(version), model.aliases))
 
     @extend_schema(
         summary="Set or move an alias of the model",
@@ -436,7 +463,7 @@ class MLModelViewSet(
             self.get_object()  # 404 naming the model when it is the model that is missing
             raise Http404("This model has no version with that number.")
         # Reading needs no object permission beyond the visibility the selector applied.
-        return Response(VERSION_ROW.format_instance(version))
+        return Response(version_output(VERSION_ROW.format_instance(version), version.model_aliases))
 
     @extend_schema(
         summary="Roll back to a version",

@@ -58,11 +58,17 @@ def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:
 def version_get(*, user, model_id, number: int) -> ModelVersion | None:
     """Version ``number`` of model ``model_id``, if the user may read that model; None otherwise.
     One query: reading a version is the commonest call a deployment makes."""
-    versions = ModelVersion.objects.filter(model__in=model_list(user=user))
+    # The model's aliases come along (the version's answer lists those pointing at it).
+    versions = ModelVersion.objects.filter(model__in=model_list(user=user)).annotate(model_aliases=F("model__aliases"))
     try:
         return versions.get(model_id=model_id, version_number=number)
     except ModelVersion.DoesNotExist:
         return None
+
+
+def aliases_of_version(aliases: dict[str, int], number: int) -> list[str]:
+    """The names among a model's ``aliases`` that point at its version ``number``, sorted."""
+    return sorted(alias for alias, target in aliases.items() if target == number)
 
 
 def model_rows(queryset: QuerySet[MLModel], *, columns: Sequence[str]) -> QuerySet[tuple]:

@@ -714,3 +714,17 @@ def test_the_list_filters_models_by_alias(owner_api, user):
     rows = owner_api.get(f"{MODELS}?alias=champion").json()["results"]
 
     assert [(row["id"], row["aliases"]) for row in rows] == [(champion.pk, {"champion": 1})]
+
+
+def test_version_answers_list_the_aliases_pointing_at_them(owner_api, three_versions, user):
+    model = three_versions
+    services.alias_set(model=model, actor=user, alias="champion", version_number=2)
+    services.alias_set(model=model, actor=user, alias="canary", version_number=2)
+
+    listed = {
+        row["version_number"]: row["aliases"] for row in owner_api.get(detail(model, "versions/")).json()["results"]
+    }
+
+    assert listed == {3: [], 2: ["canary", "champion"], 1: []}
+    assert owner_api.get(detail(model, "versions/2/")).json()["aliases"] == ["canary", "champion"]
+    assert owner_api.get(detail(model, "aliases/champion/")).json()["aliases"] == ["canary", "champion"]

@@ -8,7 +8,14 @@ from rest_framework.renderers import JSONRenderer
 
 from experiments.tests.factories import ExperimentFactory
 from mlmodels import selectors, services
-from mlmodels.api import MODEL_ROW, VERSION_ROW, LifecycleEventSerializer, MLModelSerializer, ModelVersionSerializer
+from mlmodels.api import (
+    MODEL_ROW,
+    VERSION_ROW,
+    LifecycleEventSerializer,
+    MLModelSerializer,
+    ModelVersionSerializer,
+    version_output,
+)
 from mlmodels.models import MLModel, ModelVersion, Stage
 from mlmodels.tests.factories import MLModelFactory
 from registry.api.rows import RowFormat, iso_datetime
@@ -58,13 +65,16 @@ def test_version_rows_show_the_bytes_of_the_drf_serializer(models, settings, zon
     settings.TIME_ZONE = zone
     with timezone.override(zone):
         for model in models:
+            services.alias_set(model=model, actor=model.owner, alias="champion", version_number=1)
+            model.refresh_from_db()
             rows = selectors.version_rows(model=model, columns=VERSION_ROW.columns)
             versions = selectors.version_list(model=model)
-            assert rendered(VERSION_ROW.format_rows(rows)) == rendered(ModelVersionSerializer(versions, many=True).data)
+            listed = [version_output(row, model.aliases) for row in VERSION_ROW.format_rows(rows)]
+            assert rendered(listed) == rendered(ModelVersionSerializer(versions, many=True).data)
             for version in versions:
                 expected = rendered(ModelVersionSerializer(version).data)
-                assert rendered(VERSION_ROW.format(rows.get(pk=version.pk))) == expected
-                assert rendered(VERSION_ROW.format_instance(version)) == expected
+                assert rendered(version_output(VERSION_ROW.format(rows.get(pk=version.pk)), model.aliases)) == expected
+                assert rendered(version_output(VERSION_ROW.format_instance(version), model.aliases)) == expected
 
 
 @pytest.mark.django_db
