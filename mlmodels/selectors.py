@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Coalesce
 
-from mlmodels.models import Framework, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import AliasEvent, Framework, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import ArtifactPath
 from registry.validators import name_key
 
@@ -64,6 +64,11 @@ def version_get(*, user, model_id, number: int) -> ModelVersion | None:
         return versions.get(model_id=model_id, version_number=number)
     except ModelVersion.DoesNotExist:
         return None
+
+
+def alias_event_list(*, model: MLModel) -> QuerySet[AliasEvent]:
+    """The model's alias changes, newest first, with each actor's username (one joined query)."""
+    return model.alias_events.select_related("actor").order_by("-created_at", "-id")
 
 
 def aliases_of_version(aliases: dict[str, int], number: int) -> list[str]:

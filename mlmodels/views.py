@@ -133,6 +133,7 @@ def _detail_context(request, model: MLModel, **extra) -> dict:
     return {
         **_versions_context(request, model),
         "events": list(selectors.event_list(model=model)),
+        "alias_events": list(selectors.alias_event_list(model=model)),
         "upload_form": UploadForm(),
         **extra,
     }

@@ -3,6 +3,8 @@ from django.template.defaulttags import querystring
 from django.urls import reverse
 from django.utils.html import format_html
 
+from mlmodels.selectors import aliases_of_version
+
 register = template.Library()
 
 
@@ -39,3 +41,9 @@ def field_label(name: str) -> str:
 @register.filter
 def basename(key: str) -> str:
     return key.rsplit("/", 1)[-1] if key else ""
+
+
+@register.filter
+def aliases_for(aliases: dict, number: int) -> list[str]:
+    """The model's aliases that point at its version ``number``."""
+    return aliases_of_version(aliases or {}, number)

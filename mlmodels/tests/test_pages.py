@@ -177,15 +177,17 @@ def test_model_page_query_count_does_not_grow_with_versions_or_events(
         services.version_record(model=model, actor=user, data={"accuracy": 0.5})
     for stage in ("staging", "development", "staging", "development"):
         services.lifecycle_move(model=model, actor=user, to_stage=stage)
+    for number in (1, 2, 3):
+        services.alias_set(model=model, actor=user, alias="champion", version_number=number)
 
-    # user; model (+owner, experiment); versions (+authors); events (+actors)
-    with django_assert_max_num_queries(4):
+    # user; model (+owner, experiment); versions (+authors); events (+actors); alias changes (+actors)
+    with django_assert_max_num_queries(5):
         assert owner.get(f"/models/{model.pk}/").status_code == 200
 
 
 def test_model_page_shows_metrics_chart_versions_and_owner_controls(owner, model, django_assert_max_num_queries):
-    # user; model (+owner, experiment); versions (+authors); events (+actors).
-    with django_assert_max_num_queries(4):
+    # user; model (+owner, experiment); versions (+authors); events (+actors); alias changes (+actors).
+    with django_assert_max_num_queries(5):
         response = owner.get(f"/models/{model.pk}/")
 
     content = response.content.decode()
@@ -515,3 +517,21 @@ def test_tags_show_as_chips_that_filter_the_list_on_the_list_and_the_model_page(
 
     assert 'href="?tag=team:payments"' in listed and "untagged" not in listed
     assert 'href="/models/?tag=team:payments">team: payments</a>' in page
+
+
+def test_the_model_page_shows_alias_chips_on_the_versions_and_every_alias_change(owner, user, model):
+    services.version_record(model=model, actor=user, data={"accuracy": 0.9})
+    services.alias_set(model=model, actor=user, alias="champion", version_number=1)
+    services.alias_set(model=model, actor=user, alias="champion", version_number=2)
+    services.alias_set(model=model, actor=user, alias="canary", version_number=1)
+    services.alias_delete(model=model, actor=user, alias="canary")
+
+    page = owner.get(f"/models/{model.pk}/").content.decode()
+
+    assert (
+        '<a class="chip alias" href="/models/?alias=champion" title="Models with the alias champion">@champion</a>'
+        in page
+    )
+    assert "@champion → v2" in page
+    timeline = page[page.index('id="alias-timeline"') :]
+    assert "moved v1 → v2" in timeline and "set to v1" in timeline and "removed from v1" in timeline
