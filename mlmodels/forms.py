@@ -51,6 +51,11 @@ class LifecycleForm(forms.Form):
     comment = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH)
 
 
+class AliasForm(forms.Form):
+    alias = forms.CharField(max_length=64, help_text="e.g. champion, challenger")
+    version = forms.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
 class UploadForm(forms.Form):
     file = forms.FileField()
     note = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH)

@@ -18,10 +18,11 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, trigger_client_event
 
 from accounts.models import User
+from accounts.roles import can_approve
 from mlmodels import selectors, services
 from mlmodels.charts import metric_charts
 from mlmodels.filters import ORDERING_FIELDS, MLModelFilterSet
-from mlmodels.forms import LifecycleForm, MLModelForm, UploadForm
+from mlmodels.forms import AliasForm, LifecycleForm, MLModelForm, UploadForm
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, Stage, TaskType
 from mlmodels.storage import StorageUnavailable
 from registry.forms import add_service_errors
@@ -134,6 +135,8 @@ def _detail_context(request, model: MLModel, **extra) -> dict:
         **_versions_context(request, model),
         "events": list(selectors.event_list(model=model)),
         "alias_events": list(selectors.alias_event_list(model=model)),
+        # Approvers may set protected aliases on models they do not own (asked only then: it reads permissions).
+        "can_approve": not model.can_change(request.user) and can_approve(request.user),
         "upload_form": UploadForm(),
         **extra,
     }
@@ -323,3 +326,41 @@ def model_delete(request, pk: int):
 
 def model_url(model: MLModel) -> str:
     return reverse("model-detail", args=[model.pk])
+
+
+def _to_aliases_panel(model: MLModel):
+    return redirect(f"{reverse('model-detail', args=[model.pk])}#aliases-panel")
+
+
+@login_required
+@require_POST
+def model_alias_set(request, pk: int):
+    """Point an alias at a version. The service decides who may (approvers set protected aliases on
+    any model: a refusal is the 403 page with its reason); a bad alias or version comes back as a message."""
+    model = get_object_or_404(selectors.model_list(user=request.user), pk=pk)
+    form = AliasForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give an alias and a version number.")
+        return _to_aliases_panel(model)
+    alias, number = form.cleaned_data["alias"], form.cleaned_data["version"]
+    try:
+        services.alias_set(model=model, actor=request.user, alias=alias, version_number=number)
+    except (ValidationError, LookupError) as refused:
+        reason = " ".join(refused.messages) if isinstance(refused, ValidationError) else str(refused)
+        messages.error(request, reason)
+    else:
+        messages.success(request, f"@{alias} now points at version {number}.")
+    return _to_aliases_panel(model)
+
+
+@login_required
+@require_POST
+def model_alias_delete(request, pk: int, alias: str):
+    model = get_object_or_404(selectors.model_list(user=request.user), pk=pk)
+    try:
+        services.alias_delete(model=model, actor=request.user, alias=alias)
+    except LookupError as missing:
+        messages.error(request, str(missing))
+    else:
+        messages.success(request, f"@{alias} was removed.")
+    return _to_aliases_panel(model)

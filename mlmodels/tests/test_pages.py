@@ -6,12 +6,14 @@ import json
 import re
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from accounts.roles import APPROVERS_GROUP
 from mlmodels import services
-from mlmodels.models import LifecycleEvent, MLModel, Stage
+from mlmodels.models import LifecycleEvent, MLModel, ProtectedAlias, Stage
 from mlmodels.selectors import DASHBOARD_COUNTS_KEY
 from mlmodels.tests.factories import MLModelFactory
 
@@ -535,3 +537,25 @@ def test_the_model_page_shows_alias_chips_on_the_versions_and_every_alias_change
     assert "@champion → v2" in page
     timeline = page[page.index('id="alias-timeline"') :]
     assert "moved v1 → v2" in timeline and "set to v1" in timeline and "removed from v1" in timeline
+
+
+def test_the_owner_sets_and_removes_an_alias_on_the_model_page(owner, user, model):
+    set_response = owner.post(f"/models/{model.pk}/aliases/", {"alias": "challenger", "version": "1"}, follow=True)
+
+    assert MLModel.objects.get(pk=model.pk).aliases == {"challenger": 1}
+    assert "@challenger now points at version 1." in set_response.content.decode()
+    bad = owner.post(f"/models/{model.pk}/aliases/", {"alias": "Latest", "version": "1"}, follow=True).content.decode()
+    assert "An alias is lowercase" in bad
+    owner.post(f"/models/{model.pk}/aliases/challenger/delete/")
+    assert MLModel.objects.get(pk=model.pk).aliases == {}
+
+
+def test_others_get_a_403_and_a_protected_alias_needs_an_approver_on_the_page(owner, other, other_user, model):
+    ProtectedAlias.objects.create(name="champion")
+
+    assert other.post(f"/models/{model.pk}/aliases/", {"alias": "challenger", "version": "1"}).status_code == 403
+    refused = owner.post(f"/models/{model.pk}/aliases/", {"alias": "champion", "version": "1"})
+    assert refused.status_code == 403 and "only approvers and superusers" in refused.content.decode()
+    other_user.groups.add(Group.objects.get(name=APPROVERS_GROUP))
+    assert other.post(f"/models/{model.pk}/aliases/", {"alias": "champion", "version": "1"}).status_code == 302
+    assert MLModel.objects.get(pk=model.pk).aliases == {"champion": 1}
