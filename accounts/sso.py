@@ -14,8 +14,6 @@ import secrets
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from django.core.exceptions import PermissionDenied
 
-PROVIDER_ID = "sso"
-
 
 class NonceOpenIDConnectProvider(OpenIDConnectProvider):
     # Its URLs (login, callback) are those of allauth's provider package, not of this module's.
