@@ -559,3 +559,15 @@ def test_others_get_a_403_and_a_protected_alias_needs_an_approver_on_the_page(ow
     other_user.groups.add(Group.objects.get(name=APPROVERS_GROUP))
     assert other.post(f"/models/{model.pk}/aliases/", {"alias": "champion", "version": "1"}).status_code == 302
     assert MLModel.objects.get(pk=model.pk).aliases == {"champion": 1}
+
+
+def test_the_filter_form_filters_by_tag_and_keeps_it_in_the_form(owner, user):
+    MLModelFactory(owner=user, name="payments-model", tags={"team": "payments"})
+    MLModelFactory(owner=user, name="risk-model", tags={"team": "risk"})
+
+    page = owner.get("/models/?tag=team:payments").content.decode()
+
+    assert 'id="id_tag" name="tag" value="team:payments"' in page
+    assert "payments-model" in page and "risk-model" not in page
+    refused = owner.get("/models/?tag=:payments", **HTMX)
+    assert refused.status_code == 200 and "tag" in refused.content.decode()
