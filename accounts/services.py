@@ -185,9 +185,6 @@ def sso_user_sync(*, user: User, claims: dict) -> None:
                 user.groups.add(approvers)
             else:
                 user.groups.remove(approvers)
-    # Django caches permissions on the user object; the next check must see the new groups.
-    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        user.__dict__.pop(cache, None)
 
 
 def user_authenticate(*, request, login: str, password: str) -> User | None:

@@ -387,20 +387,16 @@ def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -
 
 def tag_set(*, model: MLModel, actor, key: str, value: str, version_number: int | None = None) -> str | None:
     """Set the tag ``key`` of ``model`` (or of its version ``version_number``) to ``value``; returns
-    the value it replaced. Under the model's row lock, so concurrent changes of one object's tags
-    all land."""
+    the value it replaced."""
     _ensure_can_change(model, actor)
     validate_tag(key, value)
-    with transaction.atomic():
-        locked = _lock(model)
-        target = locked if version_number is None else _version_of(locked, version_number)
-        previous = target.tags.get(key)
-        if previous is None and len(target.tags) >= MAX_TAGS:
+
+    def change(tags: dict[str, str]) -> dict[str, str]:
+        if key not in tags and len(tags) >= MAX_TAGS:
             raise ValidationError({"key": [f"At most {MAX_TAGS} tags; remove one first."]}, code="too_many_tags")
-        target.tags = {**target.tags, key: value}
-        target.save(update_fields=["tags"] if version_number is not None else ["tags", "updated_at"])
-    if version_number is None:
-        _refresh_from(model, locked)
+        return {**tags, key: value}
+
+    previous = _change_tags(model, version_number, key, change)
     publish(tag_was_set(model, actor=actor, key=key, value=value, previous=previous, version=version_number))
     return previous
 
@@ -409,27 +405,42 @@ def tag_delete(*, model: MLModel, actor, key: str, version_number: int | None = 
     """Remove the tag ``key`` of ``model`` (or of its version ``version_number``); a key it does not
     carry is a ``LookupError``."""
     _ensure_can_change(model, actor)
-    with transaction.atomic():
-        locked = _lock(model)
-        target = locked if version_number is None else _version_of(locked, version_number)
-        if key not in target.tags:
+
+    def change(tags: dict[str, str]) -> dict[str, str]:
+        if key not in tags:
             raise LookupError(f"No tag “{key}” here.")
-        previous = target.tags[key]
-        target.tags = {name: value for name, value in target.tags.items() if name != key}
-        target.save(update_fields=["tags"] if version_number is not None else ["tags", "updated_at"])
-    if version_number is None:
-        _refresh_from(model, locked)
+        return {name: value for name, value in tags.items() if name != key}
+
+    previous = _change_tags(model, version_number, key, change)
     publish(tag_was_deleted(model, actor=actor, key=key, previous=previous, version=version_number))
 
 
-def _ensure_may_change_alias(model: MLModel, alias: str, actor) -> None:
-    """A protected alias is the approvers' (and superusers'), on any model; others are the owner's."""
-    if not ProtectedAlias.objects.filter(name=alias).exists():
+def _change_tags(model: MLModel, version_number: int | None, key: str, change) -> str | None:
+    """Replace the tags of ``model`` (or of its version ``version_number``) with ``change(tags)``
+    under the model's row lock, so concurrent changes of one object's tags all land; returns the
+    value ``key`` had before."""
+    with transaction.atomic():
+        locked = _lock(model)
+        target = locked if version_number is None else _version_of(locked, version_number)
+        previous = target.tags.get(key)
+        target.tags = change(target.tags)
+        target.save(update_fields=["tags"] if version_number is not None else ["tags", "updated_at"])
+    if version_number is None:
+        _refresh_from(model, locked)
+    return previous
+
+
+def _ensure_may_change_alias(model: MLModel, alias: str, actor) -> bool:
+    """A protected alias is the approvers' (and superusers'), on any model; others are the owner's.
+    Returns whether ``alias`` is protected."""
+    protected = ProtectedAlias.objects.filter(name=alias).exists()
+    if not protected:
         _ensure_can_change(model, actor)
     elif not can_approve(actor):
         raise PermissionDenied(
             f"“{alias}” is a protected alias: only approvers and superusers may set, move or delete it."
         )
+    return protected
 
 
 def protected_alias_refusal(version: ModelVersion) -> str | None:
@@ -446,11 +457,11 @@ def alias_set(*, model: MLModel, actor, alias: str, version_number: int) -> int 
         validate_alias(alias)
     except ValidationError as error:
         raise ValidationError({"alias": error.messages}) from None
-    _ensure_may_change_alias(model, alias, actor)
+    protected = _ensure_may_change_alias(model, alias, actor)
     with transaction.atomic():
         locked = _lock(model)
         version = _version_of(locked, version_number)
-        if ProtectedAlias.objects.filter(name=alias).exists() and (refusal := protected_alias_refusal(version)):
+        if protected and (refusal := protected_alias_refusal(version)):
             raise ValidationError({"version": [refusal]}, code="unsafe_version")
         previous = locked.aliases.get(alias)
         if previous != version_number:

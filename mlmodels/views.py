@@ -131,12 +131,13 @@ def _versions_context(request, model: MLModel) -> dict:
 
 
 def _detail_context(request, model: MLModel, **extra) -> dict:
+    context = _versions_context(request, model)
     return {
-        **_versions_context(request, model),
+        **context,
         "events": list(selectors.event_list(model=model)),
         "alias_events": list(selectors.alias_event_list(model=model)),
         # Approvers may set protected aliases on models they do not own (asked only then: it reads permissions).
-        "can_approve": not model.can_change(request.user) and can_approve(request.user),
+        "can_approve": not context["can_change"] and can_approve(request.user),
         "upload_form": UploadForm(),
         **extra,
     }

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 
 from accounts import services, sso
+from accounts.models import User
 from accounts.roles import APPROVERS_GROUP, can_approve, roles_of
 from accounts.tests.factories import TEST_PASSWORD, UserFactory
 
@@ -27,11 +28,11 @@ def mapped_groups(settings):
 
 def test_the_groups_claim_gives_and_takes_away_the_approver_and_superuser_roles(user, mapped_groups):
     services.sso_user_sync(user=user, claims={"groups": ["ml-approvers", "ml-admins", "other"]})
-    user.refresh_from_db()
+    user = User.objects.get(pk=user.pk)  # permissions are cached per instance
     assert can_approve(user) and user.is_superuser and user.is_staff
 
     services.sso_user_sync(user=user, claims={"groups": ["other"]})
-    user.refresh_from_db()
+    user = User.objects.get(pk=user.pk)  # permissions are cached per instance
     assert not can_approve(user) and not user.is_superuser and not user.is_staff
     assert roles_of(user) == []
 
@@ -40,7 +41,7 @@ def test_a_missing_groups_claim_takes_the_mapped_roles_away(user, mapped_groups)
     services.sso_user_sync(user=user, claims={"groups": ["ml-approvers"]})
     services.sso_user_sync(user=user, claims={})
 
-    user.refresh_from_db()
+    user = User.objects.get(pk=user.pk)  # permissions are cached per instance
     assert not can_approve(user)
 
 
@@ -59,7 +60,7 @@ def test_a_single_group_as_a_string_and_a_renamed_claim_are_read(user, settings,
 
     services.sso_user_sync(user=user, claims={"roles": "ml-approvers", "groups": ["ml-admins"]})
 
-    user.refresh_from_db()
+    user = User.objects.get(pk=user.pk)  # permissions are cached per instance
     assert can_approve(user) and not user.is_superuser
 
 
