@@ -29,6 +29,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from mlmodels import selectors, services
+from mlmodels.approvals_api import ApprovalSerializer, PersonSerializer, approval_output
 from mlmodels.filters import MLModelFilterSet
 from mlmodels.models import METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import parse_artifact_path
@@ -119,6 +120,8 @@ class TagSerializer(serializers.Serializer):
 
 class AliasTargetSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1, max_value=MAX_DATABASE_ID)
+    # Why, when the change becomes an approval request (a protected alias, approvals on).
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
 class AliasSerializer(serializers.Serializer):
@@ -197,15 +200,37 @@ class RollbackSerializer(StrictSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
+class ApprovalNoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    requested_by = PersonSerializer(allow_null=True)
+    comment = serializers.CharField()
+    decision_comment = serializers.CharField()
+
+
 class LifecycleEventSerializer(serializers.ModelSerializer):
     model_id = serializers.IntegerField(read_only=True)
     actor_id = serializers.IntegerField(read_only=True, allow_null=True)
     actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
+    # The approval request the move carried out (its actor is the approver who decided it), or null.
+    approval = serializers.SerializerMethodField()
 
     class Meta:
         model = LifecycleEvent
-        fields = ("id", "model_id", "from_stage", "to_stage", "actor_id", "actor", "comment", "created_at")
+        fields = ("id", "model_id", "from_stage", "to_stage", "actor_id", "actor", "comment", "approval", "created_at")
         read_only_fields = fields
+
+    @extend_schema_field(ApprovalNoteSerializer(allow_null=True))
+    def get_approval(self, event: LifecycleEvent) -> dict | None:
+        request = event.approval
+        if request is None:
+            return None
+        requester = request.requested_by
+        return {
+            "id": request.pk,
+            "requested_by": None if requester is None else {"id": requester.pk, "username": requester.username},
+            "comment": request.comment,
+            "decision_comment": request.decision_comment,
+        }
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -321,7 +346,13 @@ class MLModelViewSet(
     @extend_schema(
         summary="Move the lifecycle stage",
         request=LifecycleMoveSerializer,
-        responses={200: MLModelSerializer, 400: OpenApiResponse(description="Refused move, naming the allowed ones")},
+        description="With PRODUCTION_NEEDS_APPROVAL, an owner without the approve permission asking for "
+        "production gets 202 and a pending approval request instead.",
+        responses={
+            200: MLModelSerializer,
+            202: ApprovalSerializer,
+            400: OpenApiResponse(description="Refused move, naming the allowed ones"),
+        },
         examples=[OpenApiExample("Promote", value={"lifecycle": "staging", "comment": "passed offline eval"})],
     )
     @action(detail=True, methods=["patch"])
@@ -329,12 +360,14 @@ class MLModelViewSet(
         model = self.get_object()
         serializer = LifecycleMoveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.lifecycle_move(
+        pending = services.lifecycle_move(
             model=model,
             actor=request.user,
             to_stage=serializer.validated_data["lifecycle"],
             comment=serializer.validated_data["comment"],
         )
+        if pending is not None:
+            return Response(approval_output(pending), status=status.HTTP_202_ACCEPTED)
         return Response(MLModelSerializer(model).data)
 
     @extend_schema(summary="List a model's versions", responses=ModelVersionSerializer(many=True), methods=["GET"])
@@ -421,9 +454,11 @@ class MLModelViewSet(
 
     @extend_schema(
         summary="Set or move an alias of the model",
-        description="A protected alias is set by approvers and superusers only; other aliases by the model's owner.",
+        description="A protected alias is set by approvers and superusers only; other aliases by the model's "
+        "owner. With PRODUCTION_NEEDS_APPROVAL, the owner's change of a protected alias is a pending approval "
+        "request (202).",
         request=AliasTargetSerializer,
-        responses={200: AliasSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        responses={200: AliasSerializer, 202: ApprovalSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
         examples=[OpenApiExample("Point at version 3", value={"version": 3}, request_only=True)],
     )
     @alias.mapping.put
@@ -433,20 +468,31 @@ class MLModelViewSet(
         serializer.is_valid(raise_exception=True)
         number = serializer.validated_data["version"]
         try:
-            services.alias_set(model=model, actor=request.user, alias=alias, version_number=number)
+            pending = services.alias_set(
+                model=model,
+                actor=request.user,
+                alias=alias,
+                version_number=number,
+                comment=serializer.validated_data["comment"],
+            )
         except LookupError as missing:
             raise Http404(str(missing)) from None
+        if pending is not None:
+            return Response(approval_output(pending), status=status.HTTP_202_ACCEPTED)
         return Response({"alias": alias, "version": number})
 
     @extend_schema(
-        summary="Remove an alias of the model", responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer}
+        summary="Remove an alias of the model",
+        responses={204: None, 202: ApprovalSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
     )
     @alias.mapping.delete
     def alias_delete(self, request, pk=None, alias=None):
         try:
-            services.alias_delete(model=self._alias_model(pk), actor=request.user, alias=alias)
+            pending = services.alias_delete(model=self._alias_model(pk), actor=request.user, alias=alias)
         except LookupError as missing:
             raise Http404(str(missing)) from None
+        if pending is not None:
+            return Response(approval_output(pending), status=status.HTTP_202_ACCEPTED)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Get one version", parameters=[NUMBER], responses=ModelVersionSerializer)

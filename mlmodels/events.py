@@ -14,13 +14,18 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
 ``tag.deleted``        key, version, previous
 ``alias.set``          alias, version (its number), previous (the version it pointed at, or None)
 ``alias.deleted``      alias, previous
+``approval.requested`` approval_id, action {type: "lifecycle", to_stage} or {type: "alias", alias,
+                       version (None: remove it)}, comment
+``approval.decided``   approval_id, action, status (approved, rejected or cancelled), comment (the
+                       decision's), requested_by {id, username}; superseded_by (the newer request's
+                       id) when a newer request cancelled it
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from registry.events import Event
+from registry.events import Event, actor_ref
 
 MODEL_CREATED = "model.created"
 MODEL_UPDATED = "model.updated"
@@ -31,6 +36,8 @@ TAG_SET = "tag.set"
 TAG_DELETED = "tag.deleted"
 ALIAS_SET = "alias.set"
 ALIAS_DELETED = "alias.deleted"
+APPROVAL_REQUESTED = "approval.requested"
+APPROVAL_DECIDED = "approval.decided"
 
 
 def model_event(type: str, model, actor, **data) -> Event:
@@ -92,3 +99,29 @@ def alias_was_set(model, *, actor, alias: str, version: int, previous: int | Non
 
 def alias_was_deleted(model, *, actor, alias: str, previous: int) -> Event:
     return model_event(ALIAS_DELETED, model, actor, alias=alias, previous=previous)
+
+
+def approval_requested(request, *, actor) -> Event:
+    return model_event(
+        APPROVAL_REQUESTED,
+        request.model,
+        actor,
+        approval_id=request.pk,
+        action=request.action_data(),
+        comment=request.comment,
+    )
+
+
+def approval_decided(request, *, actor, **extra) -> Event:
+    """``request`` was approved, rejected or cancelled; ``extra`` adds to the data (``superseded_by``)."""
+    return model_event(
+        APPROVAL_DECIDED,
+        request.model,
+        actor,
+        approval_id=request.pk,
+        action=request.action_data(),
+        status=request.status,
+        comment=request.decision_comment,
+        requested_by=actor_ref(request.requested_by),
+        **extra,
+    )

@@ -252,6 +252,8 @@ class LifecycleEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     comment = models.TextField(blank=True, validators=free_text_validators)
+    # The approval request this move carried out, when an approver decided it (who asked, and why).
+    approval = models.ForeignKey("ApprovalRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -274,6 +276,8 @@ class AliasEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The approval request this change carried out, when an approver decided it.
+    approval = models.ForeignKey("ApprovalRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -299,3 +303,83 @@ class ProtectedAlias(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApprovalAction(models.TextChoices):
+    LIFECYCLE = "lifecycle", "Move to production"
+    ALIAS = "alias", "Protected alias"
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ApprovalRequest(models.Model):
+    """A change an owner asked for that an approver must decide (PRODUCTION_NEEDS_APPROVAL): a move
+    to production, or setting, moving or removing a protected alias. Approving applies it through the
+    same service, in the decision's transaction; requests are never edited or deleted, only decided."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="approval_requests")
+    action = models.CharField(max_length=20, choices=ApprovalAction.choices)
+    # A lifecycle request names the stage (production); an alias request the alias and the version it
+    # should point at (None: remove the alias).
+    to_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    alias = models.CharField(max_length=64, blank=True)
+    version_number = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    comment = models.TextField(blank=True, validators=free_text_validators)
+    status = models.CharField(max_length=20, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decision_comment = models.TextField(blank=True, validators=free_text_validators)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The newer request for the same change that cancelled this one.
+    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "approval request"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="approval_status_time_idx"),
+            models.Index(fields=["model", "-created_at"], name="approval_model_time_idx"),
+        ]
+        constraints = [
+            # One pending request per model and change (the lifecycle, or one alias): a newer one
+            # supersedes it (mlmodels.services), and the database holds that line under races.
+            models.UniqueConstraint(
+                fields=["model", "action", "alias"],
+                condition=Q(status="pending"),
+                name="approval_one_pending_per_change",
+            ),
+            models.CheckConstraint(condition=Q(status__in=ApprovalStatus.values), name="approval_status_valid"),
+            models.CheckConstraint(condition=Q(action__in=ApprovalAction.values), name="approval_action_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model_id}: {self.summary} ({self.status})"
+
+    @property
+    def summary(self) -> str:
+        """The change in a few words, as the pages and the history name it."""
+        if self.action == ApprovalAction.LIFECYCLE:
+            return f"move to {self.to_stage}"
+        if self.version_number is None:
+            return f"remove @{self.alias}"
+        return f"point @{self.alias} at version {self.version_number}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == ApprovalStatus.PENDING
+
+    def action_data(self) -> dict:
+        """``{type: "lifecycle", to_stage}`` or ``{type: "alias", alias, version}``, as the API shows it."""
+        if self.action == ApprovalAction.LIFECYCLE:
+            return {"type": self.action, "to_stage": self.to_stage}
+        return {"type": self.action, "alias": self.alias, "version": self.version_number}

@@ -88,8 +88,9 @@ def version_rows(*, model: MLModel, columns: Sequence[str]) -> QuerySet[tuple]:
 
 
 def event_list(*, model: MLModel) -> QuerySet[LifecycleEvent]:
-    """The model's audit trail, newest first, with each actor's username (one joined query)."""
-    return model.events.select_related("actor").order_by("-created_at", "-id")
+    """The model's audit trail, newest first, with each actor's username and the approval request a
+    move carried out, with its requester (one joined query)."""
+    return model.events.select_related("actor", "approval__requested_by").order_by("-created_at", "-id")
 
 
 @dataclass(frozen=True)

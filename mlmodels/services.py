@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.roles import can_approve
-from mlmodels import uploads
+from mlmodels import approvals, changes, uploads
 from mlmodels.events import (
     alias_was_deleted,
     alias_was_set,
@@ -38,10 +38,9 @@ from mlmodels.events import (
     version_created,
 )
 from mlmodels.models import (
-    ALLOWED_MOVES,
     METRIC_FIELDS,
-    AliasEvent,
-    LifecycleEvent,
+    ApprovalAction,
+    ApprovalRequest,
     MLModel,
     ModelVersion,
     ProtectedAlias,
@@ -112,10 +111,6 @@ def _check_fields(data: dict[str, Any], allowed: frozenset[str]) -> None:
                 for field in unknown
             }
         )
-
-
-def _lock(model: MLModel) -> MLModel:
-    return MLModel.objects.select_for_update().get(pk=model.pk)
 
 
 def _versioned_state(model: MLModel) -> tuple:
@@ -274,7 +269,7 @@ def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "")
 def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> ModelVersion | None:
     """Apply ``data`` to ``model`` under its row lock; returns the version it recorded, if any."""
     with integrity_as_validation(_with_changes(model, data)), transaction.atomic():
-        locked = _lock(model)
+        locked = changes.lock(model)
         before = _versioned_state(locked)
         for field, value in data.items():
             setattr(locked, field, value)
@@ -282,7 +277,7 @@ def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_ver
         version = _save_with_version(
             locked, actor=actor, changed_fields=set(data), note=note, new_version=always_version or changed
         )
-    _refresh_from(model, locked)
+    changes.refresh_from(model, locked)
     return version
 
 
@@ -294,14 +289,14 @@ def _apply_with_file(*, model: MLModel, actor, data: dict[str, Any], file: IO[by
     """
     _check_size(file)
     with uploads.next_version_upload(model=model, file=file) as upload, transaction.atomic():
-        locked = _lock(model)
+        locked = changes.lock(model)
         for field, value in data.items():
             setattr(locked, field, value)
         _set_file(locked, upload.place(model=locked, version_number=locked.latest_version + 1))
         version = _save_with_version(
             locked, actor=actor, changed_fields={*data, *FILE_FIELDS}, note=note, new_version=True
         )
-    _refresh_from(model, locked)
+    changes.refresh_from(model, locked)
     return version
 
 
@@ -312,19 +307,13 @@ def _with_changes(model: MLModel, data: dict[str, Any]) -> MLModel:
     return candidate
 
 
-def _refresh_from(target: MLModel, source: MLModel) -> None:
-    """Bring the caller's instance up to date without another query."""
-    for field in MLModel._meta.concrete_fields:
-        setattr(target, field.attname, getattr(source, field.attname))
-
-
 def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVersion:
     """Record a new version equal to ``version`` and make it the model's current state."""
     model = version.model
     _ensure_can_change(model, actor)
     check_free_text(note=note)
     with transaction.atomic():
-        locked = _lock(model)
+        locked = changes.lock(model)
         if locked.lifecycle == Stage.PRODUCTION and not version.file:
             raise ValidationError(
                 {
@@ -341,48 +330,44 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
             note=note or f"Rolled back to version {version.version_number}",
             new_version=True,
         )
-    _refresh_from(model, locked)
+    changes.refresh_from(model, locked)
     publish(version_created(new_version, actor=actor, rolled_back_from=version.version_number))
     return new_version
 
 
-def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -> MLModel:
+def _approval_needed(actor) -> bool:
+    return settings.PRODUCTION_NEEDS_APPROVAL and not can_approve(actor)
+
+
+def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -> ApprovalRequest | None:
     """Move a model to another lifecycle stage and write the audit event in the same transaction.
 
     Only the moves in ``ALLOWED_MOVES`` are accepted, checked against the locked row so two
-    concurrent moves cannot both pass the check; production needs an artifact file.
+    concurrent moves cannot both pass the check; production needs an artifact file. With
+    PRODUCTION_NEEDS_APPROVAL, an owner without the approve permission who asks for production files
+    an approval request instead (returned; None when the model moved).
     """
     _ensure_can_change(model, actor)
     check_free_text(comment=comment)
-    if to_stage not in Stage.values:
-        raise ValidationError(
-            {"lifecycle": f"Unknown stage {to_stage!r}; stages are: {', '.join(Stage.values)}."}, code="invalid_choice"
-        )
+    comment = comment.strip()
+    changes.check_stage(to_stage)
+    if to_stage == Stage.PRODUCTION and _approval_needed(actor):
+        with transaction.atomic():
+            locked = changes.lock(model)
+            # Refused now what the approver could not carry out either.
+            changes.check_move(locked, to_stage)
+            request, events = approvals.file_request(
+                locked, actor=actor, action=ApprovalAction.LIFECYCLE, to_stage=to_stage, comment=comment
+            )
+        for event in events:
+            publish(event)
+        return request
     with transaction.atomic():
-        locked = _lock(model)
-        from_stage = locked.lifecycle
-        allowed = ALLOWED_MOVES[from_stage]
-        if to_stage not in allowed:
-            raise ValidationError(
-                {
-                    "lifecycle": f"Cannot move from {from_stage} to {to_stage}. "
-                    f"Allowed moves from {from_stage}: {', '.join(allowed)}."
-                },
-                code="invalid_transition",
-            )
-        if to_stage == Stage.PRODUCTION and not locked.file:
-            raise ValidationError(
-                {"lifecycle": "A model without an artifact file cannot go to production. Upload a file first."},
-                code="missing_file",
-            )
-        locked.lifecycle = to_stage
-        locked.save(update_fields=["lifecycle", "updated_at"])
-        LifecycleEvent.objects.create(
-            model=locked, from_stage=from_stage, to_stage=to_stage, actor=actor, comment=comment.strip()
-        )
-    _refresh_from(model, locked)
-    publish(lifecycle_changed(model, actor=actor, from_stage=from_stage, to_stage=to_stage, comment=comment.strip()))
-    return model
+        locked = changes.lock(model)
+        from_stage = changes.move(locked, actor=actor, to_stage=to_stage, comment=comment)
+    changes.refresh_from(model, locked)
+    publish(lifecycle_changed(model, actor=actor, from_stage=from_stage, to_stage=to_stage, comment=comment))
+    return None
 
 
 def tag_set(*, model: MLModel, actor, key: str, value: str, version_number: int | None = None) -> str | None:
@@ -420,82 +405,100 @@ def _change_tags(model: MLModel, version_number: int | None, key: str, change) -
     under the model's row lock, so concurrent changes of one object's tags all land; returns the
     value ``key`` had before."""
     with transaction.atomic():
-        locked = _lock(model)
-        target = locked if version_number is None else _version_of(locked, version_number)
+        locked = changes.lock(model)
+        target = locked if version_number is None else changes.version_of(locked, version_number)
         previous = target.tags.get(key)
         target.tags = change(target.tags)
         target.save(update_fields=["tags"] if version_number is not None else ["tags", "updated_at"])
     if version_number is None:
-        _refresh_from(model, locked)
+        changes.refresh_from(model, locked)
     return previous
 
 
-def _ensure_may_change_alias(model: MLModel, alias: str, actor) -> bool:
-    """A protected alias is the approvers' (and superusers'), on any model; others are the owner's.
-    Returns whether ``alias`` is protected."""
+def _alias_needs_request(model: MLModel, alias: str, actor) -> tuple[bool, bool]:
+    """Whether ``alias`` is protected, and whether ``actor``'s change of it must be an approval
+    request. A protected alias is the approvers' (and superusers'), on any model; with approvals on,
+    the model's owner may ask for it. Other aliases are the owner's."""
     protected = ProtectedAlias.objects.filter(name=alias).exists()
     if not protected:
         _ensure_can_change(model, actor)
-    elif not can_approve(actor):
-        raise PermissionDenied(
-            f"“{alias}” is a protected alias: only approvers and superusers may set, move or delete it."
-        )
-    return protected
+        return False, False
+    if can_approve(actor):
+        return True, False
+    if settings.PRODUCTION_NEEDS_APPROVAL and model.can_change(actor):
+        return True, True
+    also = " The model's owner may ask for it: an approver then decides." if settings.PRODUCTION_NEEDS_APPROVAL else ""
+    raise PermissionDenied(
+        f"“{alias}” is a protected alias: only approvers and superusers may set, move or delete it.{also}"
+    )
 
 
-def protected_alias_refusal(version: ModelVersion) -> str | None:
-    """Why ``version`` may not receive a protected alias, or None. The artifact scans (an ``unsafe``
-    result) will answer here."""
-    return None
-
-
-def alias_set(*, model: MLModel, actor, alias: str, version_number: int) -> int | None:
-    """Point ``alias`` of ``model`` at its version ``version_number`` (moving it if it pointed at
-    another), audited; returns the version it pointed at before. Under the model's row lock, so two
-    moves of one alias at once both land, one after the other, and both are in the history."""
+def _validated_alias(alias: str) -> None:
     try:
         validate_alias(alias)
     except ValidationError as error:
         raise ValidationError({"alias": error.messages}) from None
-    protected = _ensure_may_change_alias(model, alias, actor)
+
+
+def alias_set(*, model: MLModel, actor, alias: str, version_number: int, comment: str = "") -> ApprovalRequest | None:
+    """Point ``alias`` of ``model`` at its version ``version_number`` (moving it if it pointed at
+    another), audited. Under the model's row lock, so two moves of one alias at once both land, one
+    after the other, and both are in the history. An owner's change of a protected alias with
+    approvals on is an approval request instead (returned; None when the alias was set)."""
+    _validated_alias(alias)
+    check_free_text(comment=comment)
+    protected, needs_request = _alias_needs_request(model, alias, actor)
+    request, events, previous = None, [], None
     with transaction.atomic():
-        locked = _lock(model)
-        version = _version_of(locked, version_number)
-        if protected and (refusal := protected_alias_refusal(version)):
-            raise ValidationError({"version": [refusal]}, code="unsafe_version")
-        previous = locked.aliases.get(alias)
-        if previous != version_number:
-            locked.aliases = {**locked.aliases, alias: version_number}
-            locked.save(update_fields=["aliases", "updated_at"])
-            AliasEvent.objects.create(
-                model=locked, alias=alias, from_version=previous, to_version=version_number, actor=actor
+        locked = changes.lock(model)
+        if not needs_request:
+            previous = changes.point_alias(
+                locked, actor=actor, alias=alias, version_number=version_number, protected=protected
             )
-    _refresh_from(model, locked)
+        else:
+            changes.check_alias_target(locked, version_number=version_number, protected=True)
+            # An alias already pointing there needs nobody's approval: nothing changes.
+            if locked.aliases.get(alias) != version_number:
+                request, events = approvals.file_request(
+                    locked,
+                    actor=actor,
+                    action=ApprovalAction.ALIAS,
+                    alias=alias,
+                    version_number=version_number,
+                    comment=comment.strip(),
+                )
+    for event in events:
+        publish(event)
+    if needs_request:
+        return request
+    changes.refresh_from(model, locked)
     if previous != version_number:
         publish(alias_was_set(model, actor=actor, alias=alias, version=version_number, previous=previous))
-    return previous
+    return None
 
 
-def alias_delete(*, model: MLModel, actor, alias: str) -> None:
-    """Remove ``alias`` of ``model``, audited; an alias it does not have is a ``LookupError``."""
-    _ensure_may_change_alias(model, alias, actor)
+def alias_delete(*, model: MLModel, actor, alias: str, comment: str = "") -> ApprovalRequest | None:
+    """Remove ``alias`` of ``model``, audited; an alias it does not have is a ``LookupError``. As
+    ``alias_set``, an owner's removal of a protected alias with approvals on is an approval request."""
+    check_free_text(comment=comment)
+    _protected, needs_request = _alias_needs_request(model, alias, actor)
     with transaction.atomic():
-        locked = _lock(model)
-        if alias not in locked.aliases:
-            raise LookupError(f"Model {model.pk} has no alias “{alias}”.")
-        previous = locked.aliases[alias]
-        locked.aliases = {name: number for name, number in locked.aliases.items() if name != alias}
-        locked.save(update_fields=["aliases", "updated_at"])
-        AliasEvent.objects.create(model=locked, alias=alias, from_version=previous, to_version=None, actor=actor)
-    _refresh_from(model, locked)
+        locked = changes.lock(model)
+        if needs_request:
+            changes.check_has_alias(locked, alias)
+            request, events = approvals.file_request(
+                locked, actor=actor, action=ApprovalAction.ALIAS, alias=alias, comment=comment.strip()
+            )
+        else:
+            request, events = None, []
+            previous = changes.drop_alias(locked, actor=actor, alias=alias)
+    if request is not None:
+        for event in events:
+            publish(event)
+        return request
+    changes.refresh_from(model, locked)
     publish(alias_was_deleted(model, actor=actor, alias=alias, previous=previous))
-
-
-def _version_of(model: MLModel, number: int) -> ModelVersion:
-    version = model.versions.filter(version_number=number).first()
-    if version is None:
-        raise LookupError(f"Model {model.pk} has no version {number}.")
-    return version
+    return None
 
 
 def model_delete(*, model: MLModel, actor) -> None:

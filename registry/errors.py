@@ -20,3 +20,8 @@ class TooLarge(ValidationError):
     def __init__(self, detail: str, *, field: str):
         self.detail = detail
         super().__init__({field: [detail]}, code="too_large")
+
+
+class Conflict(Exception):
+    """The change no longer fits the state it would apply to (a request already decided, a move no
+    longer allowed): nothing was changed; the API answers 409 with this message."""

@@ -273,6 +273,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 REGISTRATION_OPEN = env_bool("REGISTRATION_OPEN", True)
+# On: an owner without the approve permission who moves a model to production, or sets a protected
+# alias, files an approval request that an approver decides (mlmodels.services).
+PRODUCTION_NEEDS_APPROVAL = env_bool("PRODUCTION_NEEDS_APPROVAL", False)
 # django-axes watches every authenticate() call (the login pages, the admin's, the browsable API's and
 # the API's login): AxesStandaloneBackend refuses a locked-out sign-in before ModelBackend checks the
 # password. Failures are counted in the database (axes' default handler): shared by every server

@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from registry.errors import ServiceUnavailable, TooLarge
+from registry.errors import Conflict, ServiceUnavailable, TooLarge
 
 
 class ServiceUnavailableError(exceptions.APIException):
@@ -30,6 +30,11 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class ConflictError(exceptions.APIException):
+    status_code = 409
+    default_code = "conflict"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, TooLarge):
         exc = PayloadTooLarge(exc.detail)
@@ -41,6 +46,8 @@ def exception_handler(exc, context):
             exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
     if isinstance(exc, ServiceUnavailable):
         exc = ServiceUnavailableError(str(exc))
+    elif isinstance(exc, Conflict):
+        exc = ConflictError(str(exc))
     return drf_exception_handler(exc, context)
 
 

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from accounts import api as accounts_api
 from experiments.api import ExperimentViewSet
 from mlmodels import api as mlmodels_api
+from mlmodels import approvals_api
 
 app_name = "api"
 
@@ -17,6 +18,7 @@ class Router(DefaultRouter):
 router = Router()
 router.register("models", mlmodels_api.MLModelViewSet, basename="models")
 router.register("experiments", ExperimentViewSet, basename="experiments")
+router.register("approvals", approvals_api.ApprovalViewSet, basename="approvals")
 
 # The guide's auth and file routes have no trailing slash; DRF clients often add one: both work.
 auth_patterns = [
