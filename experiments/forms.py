@@ -7,9 +7,7 @@ from registry.validators import MAX_TEXT_LENGTH
 
 class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(
-        required=False, max_length=MAX_TEXT_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    description = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
     parameters = JSONObjectFormField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 4}))
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. fraud, baseline.")
 

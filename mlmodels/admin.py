@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from mlmodels import services
-from mlmodels.models import AliasEvent, LifecycleEvent, MLModel, ModelVersion, ProtectedAlias, Stage
+from mlmodels.models import AliasEvent, ApprovalRequest, LifecycleEvent, MLModel, ModelVersion, ProtectedAlias, Stage
 from registry.validators import normalize_name
 
 READ_ONLY_MODEL_FIELDS = (
@@ -103,14 +103,19 @@ def _move_action(to_stage: Stage, description: str):
         moved = 0
         for model in queryset:
             try:
-                services.lifecycle_move(
+                pending = services.lifecycle_move(
                     model=model, actor=request.user, to_stage=to_stage, comment="Moved in the admin"
                 )
             except (ValidationError, PermissionDenied) as error:
                 reason = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
                 modeladmin.message_user(request, f"Could not move {model.name}: {reason}", messages.ERROR)
             else:
-                moved += 1
+                if pending is None:
+                    moved += 1
+                else:
+                    modeladmin.message_user(
+                        request, f"{model.name}: asked for approval (request #{pending.pk}).", messages.INFO
+                    )
         if moved:
             modeladmin.message_user(request, f"Moved {moved} model(s) to {to_stage.label.lower()}.", messages.SUCCESS)
 
@@ -156,7 +161,7 @@ class MLModelAdmin(admin.ModelAdmin):
         # Versions and events are view-only on their own, but they belong to their model and go
         # with it: their missing delete permission must not block deleting the model.
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        owned = {ModelVersion._meta.verbose_name, LifecycleEvent._meta.verbose_name}
+        owned = {row._meta.verbose_name for row in (ModelVersion, LifecycleEvent, AliasEvent, ApprovalRequest)}
         return deleted, model_count, perms_needed - owned, protected
 
     def delete_model(self, request, obj):
@@ -216,3 +221,16 @@ class ProtectedAliasAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ViewOnlyAdmin):
+    """Requests are decided on the Approvals page and through the API (one service decides them);
+    the admin shows them."""
+
+    list_display = ("id", "created_at", "model", "action", "to_stage", "alias", "version_number", "status")
+    list_display += ("requested_by", "decided_by", "decided_at")
+    list_filter = ("status", "action")
+    search_fields = ("model__name", "alias", "comment", "decision_comment", "requested_by__username")
+    list_select_related = ("model", "requested_by", "decided_by")
+    date_hierarchy = "created_at"

@@ -195,9 +195,10 @@ def pending_for_model(*, model: MLModel) -> list[ApprovalRequest]:
     )
 
 
-def pending_count() -> int:
-    """How many requests wait for a decision (the approvers' count in the navigation)."""
-    return ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).count()
+def pending_count(*, for_approver) -> int:
+    """How many requests wait for ``for_approver``'s decision (theirs wait for someone else): the
+    approvers' count in the navigation. One indexed count."""
+    return ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).exclude(requested_by=for_approver).count()
 
 
 def may_decide(approval: ApprovalRequest, user) -> bool:

@@ -2,7 +2,7 @@ from django import forms
 
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, TaskType
 from registry.forms import JSONObjectFormField
-from registry.validators import MAX_TEXT_LENGTH
+from registry.validators import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TEXT_LENGTH
 
 
 def _metric_field(**options) -> forms.FloatField:
@@ -54,6 +54,20 @@ class LifecycleForm(forms.Form):
 class AliasForm(forms.Form):
     alias = forms.CharField(max_length=64, help_text="e.g. champion, challenger")
     version = forms.IntegerField(min_value=1, max_value=2**31 - 1)
+    comment = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH)
+
+
+class TagForm(forms.Form):
+    key = forms.CharField(max_length=MAX_TAG_KEY, strip=False)
+    value = forms.CharField(required=False, max_length=MAX_TAG_VALUE, strip=False)
+
+
+class TagKeyForm(forms.Form):
+    key = forms.CharField(max_length=MAX_TAG_KEY, strip=False)
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(required=False, max_length=MAX_TEXT_LENGTH)
 
 
 class UploadForm(forms.Form):

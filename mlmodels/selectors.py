@@ -2,13 +2,15 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Coalesce
 
-from mlmodels.models import AliasEvent, Framework, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import AliasEvent, ApprovalRequest, Framework, LifecycleEvent, MLModel, ModelVersion, Stage
 from mlmodels.paths import ArtifactPath
 from registry.validators import name_key
 
@@ -69,6 +71,38 @@ def version_get(*, user, model_id, number: int) -> ModelVersion | None:
 def alias_event_list(*, model: MLModel) -> QuerySet[AliasEvent]:
     """The model's alias changes, newest first, with each actor's username (one joined query)."""
     return model.alias_events.select_related("actor").order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a model's history: ``kind`` is "lifecycle" (``item`` a LifecycleEvent), "alias"
+    (an AliasEvent), "requested" or "decided" (an ApprovalRequest: filed, or approved, rejected or
+    cancelled)."""
+
+    kind: str
+    at: datetime
+    item: Any
+
+
+# The model page's history shows this many of each kind at most: a model with thousands of moves
+# still renders quickly (the API's history pages through all of them).
+HISTORY_LIMIT = 100
+
+
+def model_history(*, model: MLModel, limit: int = HISTORY_LIMIT) -> list[HistoryEntry]:
+    """The model's stage moves, alias changes and approval requests with their decisions, newest
+    first, in one timeline: three queries, each joined to the people it names."""
+    entries = [HistoryEntry("lifecycle", event.created_at, event) for event in event_list(model=model)[:limit]]
+    entries += [HistoryEntry("alias", event.created_at, event) for event in alias_event_list(model=model)[:limit]]
+    requests = ApprovalRequest.objects.filter(model=model).select_related("requested_by", "decided_by")
+    for request in requests.order_by("-created_at", "-id")[:limit]:
+        entries.append(HistoryEntry("requested", request.created_at, request))
+        if request.decided_at is not None:
+            entries.append(HistoryEntry("decided", request.decided_at, request))
+    # Ties (a decision and the move it made share a moment) keep the decision above its move.
+    order = {"decided": 0, "lifecycle": 1, "alias": 1, "requested": 2}
+    entries.sort(key=lambda entry: (entry.at, -order[entry.kind]), reverse=True)
+    return entries
 
 
 def aliases_of_version(aliases: dict[str, int], number: int) -> list[str]:

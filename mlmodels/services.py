@@ -352,22 +352,32 @@ def lifecycle_move(*, model: MLModel, actor, to_stage: str, comment: str = "") -
     comment = comment.strip()
     changes.check_stage(to_stage)
     if to_stage == Stage.PRODUCTION and _approval_needed(actor):
-        with transaction.atomic():
-            locked = changes.lock(model)
-            # Refused now what the approver could not carry out either.
-            changes.check_move(locked, to_stage)
-            request, events = approvals.file_request(
-                locked, actor=actor, action=ApprovalAction.LIFECYCLE, to_stage=to_stage, comment=comment
-            )
-        for event in events:
-            publish(event)
-        return request
+        return lifecycle_request(model=model, actor=actor, to_stage=to_stage, comment=comment)
     with transaction.atomic():
         locked = changes.lock(model)
         from_stage = changes.move(locked, actor=actor, to_stage=to_stage, comment=comment)
     changes.refresh_from(model, locked)
     publish(lifecycle_changed(model, actor=actor, from_stage=from_stage, to_stage=to_stage, comment=comment))
     return None
+
+
+def lifecycle_request(*, model: MLModel, actor, to_stage: str, comment: str = "") -> ApprovalRequest:
+    """Ask an approver to move ``model`` to ``to_stage``: files a pending request (superseding the
+    pending one for the model's stage). What ``lifecycle_move`` does for an owner without the approve
+    permission when approvals are on; anyone who may move the model may also ask this way."""
+    _ensure_can_change(model, actor)
+    check_free_text(comment=comment)
+    changes.check_stage(to_stage)
+    with transaction.atomic():
+        locked = changes.lock(model)
+        # Refused now what the approver could not carry out either.
+        changes.check_move(locked, to_stage)
+        request, events = approvals.file_request(
+            locked, actor=actor, action=ApprovalAction.LIFECYCLE, to_stage=to_stage, comment=comment.strip()
+        )
+    for event in events:
+        publish(event)
+    return request
 
 
 def tag_set(*, model: MLModel, actor, key: str, value: str, version_number: int | None = None) -> str | None:

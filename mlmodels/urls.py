@@ -13,6 +13,8 @@ urlpatterns = [
     path("<int:pk>/lifecycle/", views.model_lifecycle, name="model-lifecycle"),
     path("<int:pk>/upload/", views.model_upload, name="model-upload"),
     path("<int:pk>/versions/<int:number>/rollback/", views.model_rollback, name="model-rollback"),
+    path("<int:pk>/tags/", views.model_tag_set, name="model-tag-set"),
+    path("<int:pk>/tags/delete/", views.model_tag_delete, name="model-tag-delete"),
     path("<int:pk>/aliases/", views.model_alias_set, name="model-alias-set"),
     path("<int:pk>/aliases/<str:alias>/delete/", views.model_alias_delete, name="model-alias-delete"),
 ]

@@ -6,6 +6,7 @@ Every view that answers htmx requests with a fragment renders the whole page whe
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -22,7 +23,7 @@ from accounts.roles import can_approve
 from mlmodels import selectors, services
 from mlmodels.charts import metric_charts
 from mlmodels.filters import ORDERING_FIELDS, MLModelFilterSet
-from mlmodels.forms import AliasForm, LifecycleForm, MLModelForm, UploadForm
+from mlmodels.forms import AliasForm, LifecycleForm, MLModelForm, TagForm, TagKeyForm, UploadForm
 from mlmodels.models import METRIC_FIELDS, Framework, MLModel, Stage, TaskType
 from mlmodels.storage import StorageUnavailable
 from registry.forms import add_service_errors
@@ -130,14 +131,35 @@ def _versions_context(request, model: MLModel) -> dict:
     }
 
 
+def _lifecycle_context(request, model: MLModel, *, can_change: bool) -> dict:
+    """What the lifecycle panel shows: the stage and its moves, the requests waiting for approval
+    (with the buttons the viewer may use), and the model's one history."""
+    history = selectors.model_history(model=model)
+    # The history's requests include the pending ones (one per change, never superseded): no query of their own.
+    pending = sorted(
+        (entry.item for entry in history if entry.kind == "requested" and entry.item.is_pending),
+        key=lambda item: (item.created_at, item.pk),
+    )
+    # Asked only when it decides a button: permissions cost two queries.
+    others_asked = any(item.requested_by_id != request.user.pk for item in pending)
+    approver = can_approve(request.user) if (others_asked or not can_change) else False
+    return {
+        "model": model,
+        "can_change": can_change,
+        "pending_requests": pending,
+        "can_decide": approver,
+        # Approvers may set protected aliases on models they do not own.
+        "can_approve": approver and not can_change,
+        "asks_approval": can_change and settings.PRODUCTION_NEEDS_APPROVAL and not can_approve(request.user),
+        "history": history,
+    }
+
+
 def _detail_context(request, model: MLModel, **extra) -> dict:
     context = _versions_context(request, model)
     return {
         **context,
-        "events": list(selectors.event_list(model=model)),
-        "alias_events": list(selectors.alias_event_list(model=model)),
-        # Approvers may set protected aliases on models they do not own (asked only then: it reads permissions).
-        "can_approve": not context["can_change"] and can_approve(request.user),
+        **_lifecycle_context(request, model, can_change=context["can_change"]),
         "upload_form": UploadForm(),
         **extra,
     }
@@ -201,10 +223,10 @@ def model_lifecycle(request, pk: int):
     the refusal's reason shown inside it."""
     model = _editable_model(request, pk)
     form = LifecycleForm(request.POST)
-    error = None
+    error = pending = None
     if form.is_valid():
         try:
-            services.lifecycle_move(
+            pending = services.lifecycle_move(
                 model=model,
                 actor=request.user,
                 to_stage=form.cleaned_data["lifecycle"],
@@ -217,12 +239,18 @@ def model_lifecycle(request, pk: int):
     if not is_fragment_request(request):
         if error:
             messages.error(request, error)
+        elif pending:
+            messages.success(request, _asked(pending))
         else:
             messages.success(request, f"{model.name} moved to {model.get_lifecycle_display().lower()}.")
         return redirect("model-detail", pk=model.pk)
-    events = list(selectors.event_list(model=model))
-    context = {"model": model, "can_change": True, "events": events, "error": error, "oob": True}
+    context = {**_lifecycle_context(request, model, can_change=True), "error": error, "oob": True}
+    context["notice"] = _asked(pending) if pending else None
     return render(request, "models/_lifecycle.html", context)
+
+
+def _asked(pending) -> str:
+    return f"Asked for approval (request #{pending.pk}): an approver will {pending.summary} or say why not."
 
 
 @login_required
@@ -345,12 +373,14 @@ def model_alias_set(request, pk: int):
         return _to_aliases_panel(model)
     alias, number = form.cleaned_data["alias"], form.cleaned_data["version"]
     try:
-        services.alias_set(model=model, actor=request.user, alias=alias, version_number=number)
+        pending = services.alias_set(
+            model=model, actor=request.user, alias=alias, version_number=number, comment=form.cleaned_data["comment"]
+        )
     except (ValidationError, LookupError) as refused:
         reason = " ".join(refused.messages) if isinstance(refused, ValidationError) else str(refused)
         messages.error(request, reason)
     else:
-        messages.success(request, f"@{alias} now points at version {number}.")
+        messages.success(request, _asked(pending) if pending else f"@{alias} now points at version {number}.")
     return _to_aliases_panel(model)
 
 
@@ -359,9 +389,51 @@ def model_alias_set(request, pk: int):
 def model_alias_delete(request, pk: int, alias: str):
     model = get_object_or_404(selectors.model_list(user=request.user), pk=pk)
     try:
-        services.alias_delete(model=model, actor=request.user, alias=alias)
+        pending = services.alias_delete(model=model, actor=request.user, alias=alias)
     except LookupError as missing:
         messages.error(request, str(missing))
     else:
-        messages.success(request, f"@{alias} was removed.")
+        messages.success(request, _asked(pending) if pending else f"@{alias} was removed.")
     return _to_aliases_panel(model)
+
+
+def _tags_answer(request, model: MLModel, form, *, error: str | None, done: str):
+    """The tags in place (htmx), or the model page with the outcome as a message."""
+    if not is_fragment_request(request):
+        (messages.error if error else messages.success)(request, error or done)
+        return redirect("model-detail", pk=model.pk)
+    context = {"model": model, "can_change": True, "tag_error": error, "tag_form": form if error else None}
+    return render(request, "models/_tags.html", context)
+
+
+@login_required
+@require_POST
+def model_tag_set(request, pk: int):
+    model = _editable_model(request, pk)
+    form = TagForm(request.POST)
+    error = None
+    if form.is_valid():
+        key, value = form.cleaned_data["key"], form.cleaned_data["value"]
+        try:
+            services.tag_set(model=model, actor=request.user, key=key, value=value)
+        except ValidationError as refused:
+            error = " ".join(refused.messages)
+    else:
+        error = " ".join(message for messages_ in form.errors.values() for message in messages_)
+    return _tags_answer(request, model, form, error=error, done=f"Tag “{request.POST.get('key', '')}” set.")
+
+
+@login_required
+@require_POST
+def model_tag_delete(request, pk: int):
+    model = _editable_model(request, pk)
+    form = TagKeyForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.tag_delete(model=model, actor=request.user, key=form.cleaned_data["key"])
+        except LookupError as missing:
+            error = str(missing)
+    else:
+        error = "Say which tag to remove."
+    return _tags_answer(request, model, None, error=error, done=f"Tag “{request.POST.get('key', '')}” removed.")

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", mlmodels_views.dashboard, name="dashboard"),
     path("models/", include("mlmodels.urls")),
     path("experiments/", include("experiments.urls")),
+    path("approvals/", include("mlmodels.approval_urls")),
     path("accounts/", include("accounts.urls")),
     path("health", health, name="health"),
     path("favicon.ico", favicon, name="favicon"),

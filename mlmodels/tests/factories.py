@@ -4,7 +4,7 @@ import factory
 
 from accounts.tests.factories import UserFactory
 from mlmodels import services
-from mlmodels.models import MLModel
+from mlmodels.models import ApprovalAction, ApprovalRequest, MLModel
 
 
 class MLModelFactory(factory.django.DjangoModelFactory):
@@ -29,3 +29,18 @@ class MLModelFactory(factory.django.DjangoModelFactory):
         for key, value in tags.items():
             services.tag_set(model=model, actor=model.owner, key=key, value=value)
         return model
+
+
+class ApprovalRequestFactory(factory.django.DjangoModelFactory):
+    """A pending request for a protected alias, as ``mlmodels.services`` files one (approvals on);
+    a different alias each, so several may wait on one model."""
+
+    class Meta:
+        model = ApprovalRequest
+
+    model = factory.SubFactory(MLModelFactory)
+    action = ApprovalAction.ALIAS
+    alias = factory.Sequence(lambda n: f"protected-{n}")
+    version_number = 1
+    requested_by = factory.LazyAttribute(lambda request: request.model.owner)
+    comment = "please"

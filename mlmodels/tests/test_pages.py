@@ -15,7 +15,7 @@ from accounts.roles import APPROVERS_GROUP
 from mlmodels import services
 from mlmodels.models import LifecycleEvent, MLModel, ProtectedAlias, Stage
 from mlmodels.selectors import DASHBOARD_COUNTS_KEY
-from mlmodels.tests.factories import MLModelFactory
+from mlmodels.tests.factories import ApprovalRequestFactory, MLModelFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -181,15 +181,19 @@ def test_model_page_query_count_does_not_grow_with_versions_or_events(
         services.lifecycle_move(model=model, actor=user, to_stage=stage)
     for number in (1, 2, 3):
         services.alias_set(model=model, actor=user, alias="champion", version_number=number)
+    for number in (1, 2):
+        ApprovalRequestFactory(model=model, version_number=number)
 
-    # user; model (+owner, experiment); versions (+authors); events (+actors); alias changes (+actors)
-    with django_assert_max_num_queries(5):
+    # user; model (+owner, experiment); versions (+authors); events (+actors); alias changes (+actors);
+    # approval requests (+requesters, deciders)
+    with django_assert_max_num_queries(6):
         assert owner.get(f"/models/{model.pk}/").status_code == 200
 
 
 def test_model_page_shows_metrics_chart_versions_and_owner_controls(owner, model, django_assert_max_num_queries):
-    # user; model (+owner, experiment); versions (+authors); events (+actors); alias changes (+actors).
-    with django_assert_max_num_queries(5):
+    # user; model (+owner, experiment); versions (+authors); events (+actors); alias changes (+actors);
+    # approval requests.
+    with django_assert_max_num_queries(6):
         response = owner.get(f"/models/{model.pk}/")
 
     content = response.content.decode()
@@ -535,7 +539,7 @@ def test_the_model_page_shows_alias_chips_on_the_versions_and_every_alias_change
         in page
     )
     assert "@champion → v2" in page
-    timeline = page[page.index('id="alias-timeline"') :]
+    timeline = page[page.index('id="timeline"') :]
     assert "moved v1 → v2" in timeline and "set to v1" in timeline and "removed from v1" in timeline
 
 

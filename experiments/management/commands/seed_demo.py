@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 from experiments.models import Experiment
 from experiments.services import experiment_create
 from mlmodels import services
-from mlmodels.models import Framework, MLModel, Stage, TaskType
+from mlmodels.models import ApprovalRequest, Framework, MLModel, ProtectedAlias, Stage, TaskType
 
 SUPERUSER = "admin"
 TEAM = ("alice", "bob", "carol")
@@ -96,7 +96,10 @@ class Command(BaseCommand):
 
         rng = random.Random(2026)  # noqa: S311 (reproducible demo data, not a secret)
         experiments = [self._experiment(owner=team[i % len(team)], spec=spec) for i, spec in enumerate(EXPERIMENTS)]
-        created = sum(self._model(index=i, team=team, experiments=experiments, rng=rng) for i in range(MODEL_COUNT))
+        created = sum(
+            self._model(index=i, admin=admin, team=team, experiments=experiments, rng=rng) for i in range(MODEL_COUNT)
+        )
+        self._champions_and_a_request(admin=admin)
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -107,6 +110,22 @@ class Command(BaseCommand):
         self.stdout.write(f"  Demo login: username {SUPERUSER}  password {password}")
         self.stdout.write("  (a new password is generated each time seed_demo runs)")
 
+    def _champions_and_a_request(self, *, admin) -> None:
+        """``champion`` is protected: the demo superuser points it at each production model's newest
+        version. One staging model waits for an approver (the superuser may decide it) to go to
+        production, so the Approvals page has something to show."""
+        ProtectedAlias.objects.get_or_create(name="champion")
+        for model in MLModel.objects.filter(lifecycle=Stage.PRODUCTION).exclude(aliases__has_key="champion"):
+            services.alias_set(model=model, actor=admin, alias="champion", version_number=model.latest_version)
+        waiting = MLModel.objects.filter(lifecycle=Stage.STAGING).order_by("id").select_related("owner").first()
+        if waiting is not None and not ApprovalRequest.objects.filter(model=waiting).exists():
+            services.lifecycle_request(
+                model=waiting,
+                actor=waiting.owner,
+                to_stage=Stage.PRODUCTION,
+                comment="Offline evaluation beats the production model; ready for the canary.",
+            )
+
     def _experiment(self, *, owner, spec) -> Experiment:
         name, description, tags = spec
         existing = Experiment.objects.filter(owner=owner, name=name).first()
@@ -116,7 +135,7 @@ class Command(BaseCommand):
             owner=owner, name=name, description=description, tags=tags, parameters={"seed": 42, "folds": 5}
         )
 
-    def _model(self, *, index: int, team, experiments, rng: random.Random) -> bool:
+    def _model(self, *, index: int, admin, team, experiments, rng: random.Random) -> bool:
         owner = team[index % len(team)]
         framework = Framework.values[index % len(Framework.values)]
         task = TaskType.values[index % len(TaskType.values)]
@@ -151,5 +170,10 @@ class Command(BaseCommand):
                 note=f"Retrained (run {version})",
             )
         for to_stage in PATHS[stage]:
-            services.lifecycle_move(model=model, actor=owner, to_stage=to_stage, comment=f"Demo: moved to {to_stage}")
+            # Production is the superuser's move: with PRODUCTION_NEEDS_APPROVAL an owner's would be a request.
+            mover = admin if to_stage == Stage.PRODUCTION else owner
+            services.lifecycle_move(model=model, actor=mover, to_stage=to_stage, comment=f"Demo: moved to {to_stage}")
+        services.tag_set(model=model, actor=owner, key="team", value=subject)
+        if version_count > 2:
+            services.alias_set(model=model, actor=owner, alias="challenger", version_number=version_count)
         return True
