@@ -512,6 +512,21 @@ class MLModelViewSet(
         return Response(version_output(VERSION_ROW.format_instance(version), version.model_aliases))
 
     @extend_schema(
+        summary="Delete a version",
+        description="Its aliases are dropped (audited) and its file removed unless another version uses it. "
+        "The model's current (newest) version cannot be deleted: roll back first.",
+        parameters=[NUMBER],
+        responses={204: None, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+    )
+    @version.mapping.delete
+    def version_delete(self, request, pk=None, number=None):
+        try:
+            services.version_delete(model=self.get_object(), actor=request.user, version_number=int(number))
+        except LookupError as missing:
+            raise Http404(str(missing)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
         summary="Roll back to a version",
         description="Records a new version equal to version `number` and makes it current.",
         parameters=[NUMBER],

@@ -8,6 +8,8 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
 ``model.deleted``      id, name, owner_id (built before the delete: the row is gone once it commits)
 ``version.created``    version, file {key, size, sha256} or None, note; rolled_back_from when a
                        rollback recorded it. The model's current state is this version's snapshot.
+``version.deleted``    version, aliases (the aliases that pointed at it, dropped: each has its own
+                       ``alias.deleted`` too)
 ``lifecycle.changed``  from_stage, to_stage, comment
 ``tag.set``            key, value, version (the version's number, or None for the model's own tag),
                        previous (the value it replaced, or None)
@@ -31,6 +33,7 @@ MODEL_CREATED = "model.created"
 MODEL_UPDATED = "model.updated"
 MODEL_DELETED = "model.deleted"
 VERSION_CREATED = "version.created"
+VERSION_DELETED = "version.deleted"
 LIFECYCLE_CHANGED = "lifecycle.changed"
 TAG_SET = "tag.set"
 TAG_DELETED = "tag.deleted"
@@ -79,6 +82,10 @@ def version_created(version, *, actor, **extra) -> Event:
         note=version.note,
         **extra,
     )
+
+
+def version_deleted(model, *, actor, version: int, aliases: list[str]) -> Event:
+    return model_event(VERSION_DELETED, model, actor, version=version, aliases=aliases)
 
 
 def lifecycle_changed(model, *, actor, from_stage: str, to_stage: str, comment: str) -> Event:

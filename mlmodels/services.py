@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.roles import can_approve
-from mlmodels import approvals, changes, uploads
+from mlmodels import approvals, changes, selectors, uploads
 from mlmodels.events import (
     alias_was_deleted,
     alias_was_set,
@@ -36,6 +36,7 @@ from mlmodels.events import (
     tag_was_deleted,
     tag_was_set,
     version_created,
+    version_deleted,
 )
 from mlmodels.models import (
     METRIC_FIELDS,
@@ -509,6 +510,40 @@ def alias_delete(*, model: MLModel, actor, alias: str, comment: str = "") -> App
     changes.refresh_from(model, locked)
     publish(alias_was_deleted(model, actor=actor, alias=alias, previous=previous))
     return None
+
+
+def version_delete(*, model: MLModel, actor, version_number: int) -> None:
+    """Delete version ``version_number`` of ``model``; the aliases pointing at it are dropped, each
+    audited, and its stored file goes once the delete commits, unless another version (a rollback)
+    still uses it. The model's current version (its newest) stays: roll back first to replace it. A
+    version carrying a protected alias is deleted by approvers and superusers only."""
+    _ensure_can_change(model, actor)
+    with transaction.atomic():
+        locked = changes.lock(model)
+        version = changes.version_of(locked, version_number)
+        newest = locked.versions.order_by("-version_number").values_list("version_number", flat=True).first()
+        if version_number == newest:
+            raise ValidationError(
+                {
+                    "version": f"Version {version_number} is the model's current version. Roll back to another "
+                    "version (which records a new one) before deleting it."
+                },
+                code="current_version",
+            )
+        pointing = selectors.aliases_of_version(locked.aliases, version_number)
+        protected = set(ProtectedAlias.objects.filter(name__in=pointing).values_list("name", flat=True))
+        if protected and not can_approve(actor):
+            names = ", ".join(f"@{name}" for name in sorted(protected))
+            raise PermissionDenied(
+                f"Version {version_number} carries the protected alias {names}: only approvers and superusers "
+                "may delete it (or move the alias first)."
+            )
+        dropped = [(alias, changes.drop_alias(locked, actor=actor, alias=alias)) for alias in pointing]
+        version.delete()
+    changes.refresh_from(model, locked)
+    for alias, previous in dropped:
+        publish(alias_was_deleted(model, actor=actor, alias=alias, previous=previous))
+    publish(version_deleted(model, actor=actor, version=version_number, aliases=[alias for alias, _ in dropped]))
 
 
 def model_delete(*, model: MLModel, actor) -> None:
