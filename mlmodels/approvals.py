@@ -77,6 +77,7 @@ def _pending_locked(approval: ApprovalRequest) -> ApprovalRequest:
     if not request.is_pending:
         who = f" by {request.decided_by.username}" if request.decided_by else ""
         raise Conflict(f"Approval request #{request.pk} is already {request.status}{who}; nothing was changed.")
+    request.model = approval.model  # the caller's instance, which approving keeps up to date: no query for it
     return request
 
 
