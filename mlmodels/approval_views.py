@@ -47,7 +47,7 @@ def _decide(request, pk: int, decide, done: str):
     approval = get_object_or_404(approvals.approval_list(user=request.user), pk=pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The comment is too long.")
+        messages.error(request, " ".join(form.errors["comment"]))
         return _back(request, approval)
     try:
         decide(approval=approval, actor=request.user, comment=form.cleaned_data["comment"])

@@ -7,13 +7,19 @@ import itertools
 import threading
 
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
-from mlmodels import services
-from mlmodels.models import ALLOWED_MOVES, LifecycleEvent, MLModel, ModelVersion
+from accounts.roles import APPROVERS_GROUP, can_approve
+from accounts.tests.factories import UserFactory
+from mlmodels import approvals, services
+from mlmodels.approvals import SUPERSEDED_COMMENT
+from mlmodels.models import ALLOWED_MOVES, ApprovalRequest, LifecycleEvent, MLModel, ModelVersion
 from mlmodels.storage import artifact_delete, artifact_keys, artifact_storage
 from mlmodels.tests.factories import MLModelFactory
+from registry.errors import Conflict
 
 THREADS = 8
 VERSIONS_PER_THREAD = 25
@@ -156,3 +162,103 @@ def test_concurrent_moves_of_one_alias_end_consistent_with_every_move_audited(us
     assert trail[0][0] is None
     assert all(earlier[1] == later[0] for earlier, later in itertools.pairwise(trail))
     assert trail[-1][1] == final
+
+
+# --- approvals under races -------------------------------------------------------------------------
+
+
+def _approver(username: str):
+    """A member of the approvers group. The group comes from a data migration, which a transactional
+    test's flush empties away (the permission itself is made again by the flush's post_migrate), so
+    it is made here when it is gone."""
+    permission, _ = Permission.objects.get_or_create(
+        codename="approve_production",
+        content_type=ContentType.objects.get_for_model(MLModel),
+        defaults={"name": "Can approve moves to production and protected aliases"},
+    )
+    group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
+    group.permissions.add(permission)
+    person = UserFactory(username=username)
+    person.groups.add(group)
+    assert can_approve(person)
+    return person
+
+
+def _staged_with_file(user) -> MLModel:
+    model = MLModelFactory(owner=user)
+    data = io.BytesIO(b"weights")
+    data.name = "w.bin"
+    services.model_attach_file(model=model, actor=user, file=data)
+    services.lifecycle_move(model=model, actor=user, to_stage="staging")
+    return model
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "decisions", [("approve", "approve"), ("approve", "reject")], ids=["both-approve", "one-rejects"]
+)
+def test_two_approvers_deciding_one_request_at_once_make_exactly_one_decision(settings, user, decisions):
+    settings.PRODUCTION_NEEDS_APPROVAL = True
+    deciders = [_approver("first-reviewer"), _approver("second-reviewer")]
+    model = _staged_with_file(user)
+    request = services.lifecycle_move(model=model, actor=user, to_stage="production", comment="eval ok")
+    assert request is not None and request.is_pending
+    decided, conflicts = [], []
+
+    def decide(number: int) -> None:
+        approval = ApprovalRequest.objects.get(pk=request.pk)
+        try:
+            if decisions[number] == "approve":
+                approvals.approval_approve(approval=approval, actor=deciders[number], comment=f"yes {number}")
+            else:
+                approvals.approval_reject(approval=approval, actor=deciders[number], comment=f"no {number}")
+        except Conflict as conflict:
+            conflicts.append((number, str(conflict)))
+        else:
+            decided.append(number)
+
+    errors = run_in_threads(2, decide)
+
+    assert not errors, errors
+    assert len(decided) == 1 and len(conflicts) == 1, (decided, conflicts)
+    winner, (loser, message) = decided[0], conflicts[0]
+    assert loser != winner
+    final = ApprovalRequest.objects.get(pk=request.pk)
+    status = "approved" if decisions[winner] == "approve" else "rejected"
+    assert (final.status, final.decided_by_id) == (status, deciders[winner].pk), f"on {connection.vendor}"
+    assert final.decision_comment == ("yes" if status == "approved" else "no") + f" {winner}"
+    assert f"is already {status} by {deciders[winner].username}; nothing was changed." in message
+    moves = LifecycleEvent.objects.filter(model=model, to_stage="production")
+    assert moves.count() == (1 if status == "approved" else 0)
+    if status == "approved":
+        assert (moves.get().actor_id, moves.get().approval_id) == (deciders[winner].pk, request.pk)
+    assert MLModel.objects.get(pk=model.pk).lifecycle == ("production" if status == "approved" else "staging")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_for_one_change_filed_at_once_leave_one_pending_the_others_superseded_in_a_chain(settings, user):
+    settings.PRODUCTION_NEEDS_APPROVAL = True
+    model = _staged_with_file(user)
+    filers = 4
+
+    def ask(number: int) -> None:
+        services.lifecycle_request(
+            model=MLModel.objects.get(pk=model.pk), actor=user, to_stage="production", comment=f"ask {number}"
+        )
+
+    errors = run_in_threads(filers, ask)
+
+    # The model's row lock queues the filers: each one finds the pending request of the one before it
+    # and supersedes it, so none collides with the one-pending-per-change index.
+    assert not errors, errors
+    requests = list(ApprovalRequest.objects.filter(model=model).order_by("created_at", "id"))
+    assert len(requests) == filers, f"on {connection.vendor}"
+    last = requests[-1]
+    assert last.status == "pending" and last.superseded_by_id is None
+    assert ApprovalRequest.objects.filter(model=model, status="pending").count() == 1
+    for older, newer in itertools.pairwise(requests):
+        assert (older.status, older.superseded_by_id) == ("cancelled", newer.pk)
+        assert (older.decided_by_id, older.decision_comment) == (user.pk, SUPERSEDED_COMMENT)
+    assert sorted(r.comment for r in requests) == [f"ask {n}" for n in range(filers)]
+    assert MLModel.objects.get(pk=model.pk).lifecycle == "staging"
+    assert not LifecycleEvent.objects.filter(model=model, to_stage="production").exists()
