@@ -10,7 +10,16 @@ from django.db import connection
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Coalesce
 
-from mlmodels.models import AliasEvent, ApprovalRequest, Framework, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import (
+    AliasEvent,
+    ApprovalRequest,
+    Framework,
+    LifecycleEvent,
+    MLModel,
+    ModelVersion,
+    ProtectedAlias,
+    Stage,
+)
 from mlmodels.paths import ArtifactPath
 from registry.validators import name_key
 
@@ -103,6 +112,10 @@ def model_history(*, model: MLModel, limit: int = HISTORY_LIMIT) -> list[History
     order = {"decided": 0, "lifecycle": 1, "alias": 1, "requested": 2}
     entries.sort(key=lambda entry: (entry.at, -order[entry.kind]), reverse=True)
     return entries
+
+
+def protected_alias_names() -> list[str]:
+    return list(ProtectedAlias.objects.order_by("name").values_list("name", flat=True))
 
 
 def aliases_of_version(aliases: dict[str, int], number: int) -> list[str]:

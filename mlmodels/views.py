@@ -148,8 +148,9 @@ def _lifecycle_context(request, model: MLModel, *, can_change: bool) -> dict:
         "can_change": can_change,
         "pending_requests": pending,
         "can_decide": approver,
-        # Approvers may set protected aliases on models they do not own.
+        # Approvers may set protected aliases on models they do not own (and only those).
         "can_approve": approver and not can_change,
+        "protected_aliases": selectors.protected_alias_names() if approver and not can_change else (),
         "asks_approval": can_change and settings.PRODUCTION_NEEDS_APPROVAL and not can_approve(request.user),
         "history": history,
     }
