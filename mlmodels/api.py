@@ -516,7 +516,12 @@ class MLModelViewSet(
         description="Its aliases are dropped (audited) and its file removed unless another version uses it. "
         "The model's current (newest) version cannot be deleted: roll back first.",
         parameters=[NUMBER],
-        responses={204: None, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        responses={
+            204: None,
+            400: OpenApiResponse(description="The current version, which stays"),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
     )
     @version.mapping.delete
     def version_delete(self, request, pk=None, number=None):

@@ -133,6 +133,7 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         request=DecisionSerializer,
         responses={
             200: ApprovalSerializer,
+            400: OpenApiResponse(description="Field errors"),
             403: ErrorSerializer,
             409: OpenApiResponse(ErrorSerializer, description="Already decided, or the change no longer fits"),
         },
@@ -147,7 +148,12 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         summary="Reject a request (a comment is required)",
         request=DecisionSerializer,
-        responses={200: ApprovalSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 409: ErrorSerializer},
+        responses={
+            200: ApprovalSerializer,
+            400: OpenApiResponse(description="Field errors: no reason given"),
+            403: ErrorSerializer,
+            409: ErrorSerializer,
+        },
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
