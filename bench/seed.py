@@ -111,8 +111,8 @@ def seed(count: int, *, password: str) -> float:
                    0.5 + (i * 71 %% 500) / 1000.0, 0.5 + (i * 89 %% 500) / 1000.0,
                    jsonb_build_object('max_depth', i %% 12 + 1, 'learning_rate', 0.01 * (i %% 10 + 1)),
                    jsonb_build_object('team', 'team-' || i %% 20, 'dataset', 'snapshot-' || i %% 7),
-                   CASE WHEN i %% 2 = 0 THEN '{"champion": 3, "challenger": 2}'::jsonb
-                        ELSE '{"challenger": 3}'::jsonb END,
+                   CASE WHEN i %% 2 = 0 THEN jsonb_build_object('champion', 3, 'challenger', 2)
+                        ELSE jsonb_build_object('challenger', 3) END,
                    NULL, NULL, NULL, 3,
                    %(now)s - make_interval(secs => %(count)s - i),
                    %(now)s - make_interval(secs => %(count)s - i)

@@ -40,7 +40,8 @@ def file_request(
     """File a pending request on the locked model, cancelling the pending one for the same change;
     returns it with the events to publish once the caller's transaction commits."""
     older = list(
-        ApprovalRequest.objects.select_for_update()
+        # Only the requests' rows (of=self): PostgreSQL locks no row of an outer join's nullable side.
+        ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("requested_by")
         .filter(model=locked, action=action, alias=alias, status=ApprovalStatus.PENDING)
     )
@@ -73,7 +74,7 @@ def _decide(request: ApprovalRequest, *, actor, status: str, comment: str, at=No
 def _pending_locked(approval: ApprovalRequest) -> ApprovalRequest:
     """The request's row, locked, if it is still pending: a request decided meanwhile (by another
     approver at the same moment, say) is a ``Conflict`` naming that decision."""
-    request = ApprovalRequest.objects.select_for_update().select_related("requested_by").get(pk=approval.pk)
+    request = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=approval.pk)
     if not request.is_pending:
         who = f" by {request.decided_by.username}" if request.decided_by else ""
         raise Conflict(f"Approval request #{request.pk} is already {request.status}{who}; nothing was changed.")

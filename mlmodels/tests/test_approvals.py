@@ -1,13 +1,9 @@
 """Approvals (PRODUCTION_NEEDS_APPROVAL) through /api/v1/: requests for production and for protected
 aliases, and their decisions."""
 
-import io
-
 import pytest
-from django.contrib.auth.models import Group
 
-from accounts.roles import APPROVERS_GROUP
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import ApproverFactory
 from mlmodels import services
 from mlmodels.models import ApprovalRequest, LifecycleEvent, MLModel, ProtectedAlias, Stage
 from mlmodels.tests.factories import MLModelFactory
@@ -32,33 +28,13 @@ def _approvals_on(settings):
 
 
 @pytest.fixture
-def approver(db):
-    person = UserFactory(username="reviewer")
-    person.groups.add(Group.objects.get(name=APPROVERS_GROUP))
-    return person
-
-
-@pytest.fixture
 def second_approver(db):
-    person = UserFactory(username="second-reviewer")
-    person.groups.add(Group.objects.get(name=APPROVERS_GROUP))
-    return person
+    return ApproverFactory(username="second-reviewer")
 
 
 @pytest.fixture
 def approver_api(client_for, approver):
     return client_for(approver)
-
-
-@pytest.fixture
-def staged(user):
-    """A model with an artifact file, in staging: one move from production."""
-    model = MLModelFactory(owner=user, name="churn")
-    data = io.BytesIO(b"weights")
-    data.name = "model.bin"
-    services.model_attach_file(model=model, actor=user, file=data)
-    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
-    return model
 
 
 def ask_for_production(api, model, comment="offline eval passed"):

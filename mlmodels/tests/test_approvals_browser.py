@@ -10,10 +10,7 @@ import io
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 
-from accounts.roles import APPROVE_PERMISSION, APPROVERS_GROUP
-from accounts.tests.factories import UserFactory
 from mlmodels import approvals, services
 from mlmodels.models import ApprovalRequest, ApprovalStatus, MLModel, ProtectedAlias, Stage
 from mlmodels.tests.factories import MLModelFactory
@@ -58,33 +55,6 @@ def _approvals_on(settings):
 @pytest.fixture(autouse=True)
 def _champion_is_protected(db):
     ProtectedAlias.objects.create(name="champion")
-
-
-def make_approver(username: str):
-    # The group comes from a data migration; a transactional test before this one flushed it, so it
-    # is made again here (the permission itself is recreated by the flush's post_migrate).
-    group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
-    app_label, codename = APPROVE_PERMISSION.split(".")
-    group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    person = UserFactory(username=username)
-    person.groups.add(group)
-    return person
-
-
-@pytest.fixture
-def approver(db):
-    return make_approver("reviewer")
-
-
-@pytest.fixture
-def staged(user):
-    """A model with an artifact file, in staging: one move from production."""
-    model = MLModelFactory(owner=user, name="churn")
-    data = io.BytesIO(b"weights")
-    data.name = "model.bin"
-    services.model_attach_file(model=model, actor=user, file=data)
-    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
-    return model
 
 
 @pytest.fixture

@@ -3,15 +3,10 @@ approvals touch: the owner, another user, an approver (who does not own the mode
 anonymous visitor, with PRODUCTION_NEEDS_APPROVAL on (and off where it changes the answer). A refusal
 leaves nothing half-written: the request stays pending, no audit row appears, tags stay as they were."""
 
-import io
-
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.roles import APPROVERS_GROUP
-from accounts.tests.factories import UserFactory
 from mlmodels import services
 from mlmodels.models import AliasEvent, ApprovalRequest, LifecycleEvent, MLModel, ProtectedAlias, Stage
 from mlmodels.tests.factories import ApprovalRequestFactory, MLModelFactory
@@ -29,13 +24,6 @@ DECIDED_STATUS = {"approve": "approved", "reject": "rejected", "cancel": "cancel
 @pytest.fixture(autouse=True)
 def _approvals_on(settings):
     settings.PRODUCTION_NEEDS_APPROVAL = True
-
-
-@pytest.fixture
-def approver(db):
-    person = UserFactory(username="reviewer")
-    person.groups.add(Group.objects.get(name=APPROVERS_GROUP))
-    return person
 
 
 @pytest.fixture
@@ -65,17 +53,6 @@ def page_as(people):
         return client
 
     return make
-
-
-@pytest.fixture
-def staged(user):
-    """The owner's model in staging with an artifact file (versions 1 and 2): one move from production."""
-    model = MLModelFactory(owner=user, name="churn")
-    data = io.BytesIO(b"weights")
-    data.name = "model.bin"
-    services.model_attach_file(model=model, actor=user, file=data)
-    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
-    return model
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 request card on the model page, "Ask for production", the model's one history, the decisions' error
 messages and where they send the browser back to; and the tag forms answering htmx in place."""
 
-import io
 import re
 
 import pytest
@@ -10,10 +9,8 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from accounts.roles import APPROVERS_GROUP
-from accounts.tests.factories import UserFactory
 from mlmodels import approvals, services
 from mlmodels.models import ApprovalRequest, LifecycleEvent, MLModel, ProtectedAlias, Stage
-from mlmodels.tests.factories import MLModelFactory
 from registry.validators import MAX_TEXT_LENGTH
 
 pytestmark = pytest.mark.django_db
@@ -27,28 +24,10 @@ def _approvals_on(settings):
 
 
 @pytest.fixture
-def approver(db):
-    person = UserFactory(username="reviewer")
-    person.groups.add(Group.objects.get(name=APPROVERS_GROUP))
-    return person
-
-
-@pytest.fixture
 def approver_client(approver) -> Client:
     client = Client()
     client.force_login(approver)
     return client
-
-
-@pytest.fixture
-def staged(user):
-    """The owner's model in staging with an artifact file (versions 1 and 2)."""
-    model = MLModelFactory(owner=user, name="churn")
-    data = io.BytesIO(b"weights")
-    data.name = "model.bin"
-    services.model_attach_file(model=model, actor=user, file=data)
-    services.lifecycle_move(model=model, actor=user, to_stage=Stage.STAGING)
-    return model
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ import itertools
 import threading
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
-from accounts.roles import APPROVERS_GROUP, can_approve
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import ApproverFactory
 from mlmodels import approvals, services
 from mlmodels.approvals import SUPERSEDED_COMMENT
 from mlmodels.models import ALLOWED_MOVES, ApprovalRequest, LifecycleEvent, MLModel, ModelVersion
@@ -167,23 +164,6 @@ def test_concurrent_moves_of_one_alias_end_consistent_with_every_move_audited(us
 # --- approvals under races -------------------------------------------------------------------------
 
 
-def _approver(username: str):
-    """A member of the approvers group. The group comes from a data migration, which a transactional
-    test's flush empties away (the permission itself is made again by the flush's post_migrate), so
-    it is made here when it is gone."""
-    permission, _ = Permission.objects.get_or_create(
-        codename="approve_production",
-        content_type=ContentType.objects.get_for_model(MLModel),
-        defaults={"name": "Can approve moves to production and protected aliases"},
-    )
-    group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
-    group.permissions.add(permission)
-    person = UserFactory(username=username)
-    person.groups.add(group)
-    assert can_approve(person)
-    return person
-
-
 def _staged_with_file(user) -> MLModel:
     model = MLModelFactory(owner=user)
     data = io.BytesIO(b"weights")
@@ -199,7 +179,7 @@ def _staged_with_file(user) -> MLModel:
 )
 def test_two_approvers_deciding_one_request_at_once_make_exactly_one_decision(settings, user, decisions):
     settings.PRODUCTION_NEEDS_APPROVAL = True
-    deciders = [_approver("first-reviewer"), _approver("second-reviewer")]
+    deciders = [ApproverFactory(username="first-reviewer"), ApproverFactory(username="second-reviewer")]
     model = _staged_with_file(user)
     request = services.lifecycle_move(model=model, actor=user, to_stage="production", comment="eval ok")
     assert request is not None and request.is_pending
