@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-browser lint migrate seed load bench clean
+.PHONY: run worker test test-browser lint migrate seed load bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ run: seed
 	@echo "  Model Registry: http://$(HOST):$(PORT)/   (admin: http://$(HOST):$(PORT)/admin/)"
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# A task-queue worker (registry/celery.py): needs REDIS_URL (or TASK_BROKER_URL); without one, `make run`
+# runs the tasks in-process and no worker is needed. Run several to scale out.
+worker: $(VENV)/.runtime-installed
+	$(BIN)/celery -A registry worker --loglevel INFO
 
 # The import contracts first (pyproject.toml: the shared layer imports no app, apps import only the
 # apps they build on), then the suite.

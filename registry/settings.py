@@ -173,6 +173,31 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # process shares, or one process would not see another's writes.
 CACHE_COUNTS = env_bool("CACHE_COUNTS", bool(REDIS_URL))
 
+# --- Task queue (registry/celery.py) ----------------------------------------------------------
+# Redis is the broker when there is one; without it tasks run in-process once their transaction
+# commits (eager), so the embedded defaults need no worker. TASKS_EAGER=1 forces that with Redis too.
+# TASK_BROKER_URL may name another Redis database than the cache's: a cache's eviction policy must
+# never reach queued tasks.
+TASK_BROKER_URL = env_url("TASK_BROKER_URL", schemes=("redis", "rediss", "unix")) or REDIS_URL
+CELERY_BROKER_URL = TASK_BROKER_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env_bool("TASKS_EAGER", not TASK_BROKER_URL)
+# Acknowledged once run, and put back when the worker dies mid-task: tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task not acknowledged this long after it was handed out goes to another worker (Redis broker);
+# the workers look for such tasks every tenth of that (kombu's default sweep is ~100 s).
+TASK_VISIBILITY_SECONDS = env_int("TASK_VISIBILITY_SECONDS", 600, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TASK_VISIBILITY_SECONDS,
+    "unacked_restore_interval": max(1, TASK_VISIBILITY_SECONDS // 10),
+    "unacked_restore_throttle": 1,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+
 # --- Storage --------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"

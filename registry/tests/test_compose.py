@@ -225,8 +225,8 @@ def test_compose_file_follows_the_compose_spec_without_the_obsolete_version_key(
     assert "version" not in compose
 
 
-def test_stack_runs_postgres_redis_minio_its_bucket_init_the_web_app_and_nginx(services):
-    assert set(services) == {"postgres", "redis", "minio", "minio-init", "web", "nginx"}
+def test_stack_runs_postgres_redis_minio_its_bucket_init_the_web_app_its_worker_and_nginx(services):
+    assert set(services) == {"postgres", "redis", "minio", "minio-init", "web", "worker", "nginx"}
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
     assert services["minio"]["image"].split(":")[0] == "minio/minio"
@@ -234,6 +234,14 @@ def test_stack_runs_postgres_redis_minio_its_bucket_init_the_web_app_and_nginx(s
     assert re.fullmatch(r"nginx:1\.\d+", services["nginx"]["image"])  # the official image, a pinned minor
     build = services["web"]["build"]
     assert (build if isinstance(build, str) else build.get("context", ".")) == "."
+
+
+def test_the_worker_runs_celery_with_the_web_apps_environment_and_a_health_check(services, web_environment):
+    worker = services["worker"]
+    assert worker["command"][:4] == ["celery", "-A", "registry", "worker"]
+    assert environment_of(worker) == web_environment  # the same broker, database and storage
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert "ports" not in worker
 
 
 def test_only_nginx_serves_the_app_to_the_host(services):
