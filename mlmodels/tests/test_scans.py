@@ -1,0 +1,115 @@
+"""Artifact scans (mlmodels/scans.py): crafted pickles are unsafe without ever being loaded; clean
+models and safetensors files are clean, with their metadata."""
+
+import io
+import json
+import pickle
+import struct
+import sys
+import types
+import zipfile
+
+import pytest
+
+from mlmodels.scans import CLEAN, UNKNOWN, UNSAFE, scan_bytes
+
+
+class Payload:
+    """Pickles to a call of ``target(*args)``: what a malicious model file does when loaded."""
+
+    def __init__(self, target, *args):
+        self.target, self.args = target, args
+
+    def __reduce__(self):
+        return self.target, self.args
+
+
+def dangerous_pickles():
+    import builtins
+    import os
+    import subprocess
+
+    return {
+        "os.system": Payload(os.system, "echo owned"),
+        "builtins.exec": Payload(builtins.exec, "print('owned')"),
+        "subprocess.Popen": Payload(subprocess.Popen, ["echo", "owned"]),
+    }
+
+
+@pytest.mark.parametrize("name", ["os.system", "builtins.exec", "subprocess.Popen"])
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_a_pickle_that_would_run_code_is_unsafe_and_names_the_call(name, protocol):
+    content = pickle.dumps({"weights": [1, 2], "hook": dangerous_pickles()[name]}, protocol=protocol)
+
+    report = scan_bytes(content, file_name="model.pkl")
+
+    assert report.status == UNSAFE
+    # Pickle names the call as the running Python found it (os.system is posix.system; protocols
+    # before 3 name builtins __builtin__): the function is the same.
+    function = name.rpartition(".")[2]
+    assert [finding.rpartition(".")[2] for finding in report.findings] == [function], report
+    assert report.format == "pickle"
+
+
+def test_a_pytorch_style_zip_with_a_malicious_pickle_inside_is_unsafe():
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("archive/data.pkl", pickle.dumps(dangerous_pickles()["os.system"], protocol=2))
+        zipped.writestr("archive/version", "3\n")
+
+    report = scan_bytes(archive.getvalue(), file_name="model.pt")
+
+    assert (report.status, report.format) == (UNSAFE, "pytorch")
+    assert report.findings and "system" in report.findings[0]
+
+
+def test_a_plain_data_pickle_is_clean():
+    report = scan_bytes(pickle.dumps({"coef": [0.1, 0.2], "classes": ["a", "b"]}), file_name="model.joblib")
+
+    assert (report.status, report.format, report.findings) == (CLEAN, "joblib", [])
+
+
+def test_a_pickled_class_of_a_library_is_listed_but_leaves_the_file_clean(monkeypatch):
+    # A scikit-learn model pickles a reference to its own class; the scan reads it, never imports it.
+    library = types.ModuleType("modelling_library")
+
+    class LogisticRegression:
+        def __init__(self):
+            self.coef = [0.1, 0.2]
+
+    LogisticRegression.__module__, LogisticRegression.__qualname__ = library.__name__, "LogisticRegression"
+    library.LogisticRegression = LogisticRegression
+    monkeypatch.setitem(sys.modules, library.__name__, library)
+    content = pickle.dumps(LogisticRegression(), protocol=4)
+
+    report = scan_bytes(content, file_name="model.pkl")
+
+    assert report.status == CLEAN
+    assert "modelling_library.LogisticRegression" in report.metadata["imports"]
+
+
+def safetensors_file(tensors: dict, metadata: dict | None = None) -> bytes:
+    header, offset = {}, 0
+    for name, (dtype, shape, size) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    encoded = json.dumps(header).encode()
+    return struct.pack("<Q", len(encoded)) + encoded + b"\x00" * offset
+
+
+def test_a_safetensors_file_is_clean_with_its_tensors_dtypes_and_parameter_count():
+    content = safetensors_file(
+        {"embed.weight": ("F32", [10, 4], 160), "head.bias": ("F16", [4], 8)}, metadata={"format": "pt"}
+    )
+
+    report = scan_bytes(content, file_name="model.safetensors")
+
+    assert (report.status, report.format) == (CLEAN, "safetensors")
+    assert report.metadata == {"tensors": 2, "dtypes": ["F16", "F32"], "parameters": 44, "metadata": {"format": "pt"}}
+
+
+@pytest.mark.parametrize("content", [b"", b"just some text weights", b"\x00\x01\x02" * 100])
+def test_a_file_of_no_known_format_is_unknown(content):
+    assert scan_bytes(content, file_name="weights.bin").status == UNKNOWN
