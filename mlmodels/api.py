@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from mlmodels import selectors, services
 from mlmodels.approvals_api import ApprovalSerializer, PersonSerializer, approval_output
 from mlmodels.filters import MLModelFilterSet
-from mlmodels.models import METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import METRIC_FIELDS, LifecycleEvent, MLModel, ModelVersion, ScanStatus, Stage
 from mlmodels.paths import parse_artifact_path
 from mlmodels.storage import (
     ARTIFACT_CONTENT_TYPE,
@@ -141,6 +141,10 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     created_by_id = serializers.IntegerField(read_only=True, allow_null=True)
     hyperparameters = serializers.DictField(read_only=True)
     tags = serializers.DictField(child=serializers.CharField(), read_only=True)
+    # Blank for a version without a file.
+    scan_status = serializers.ChoiceField(choices=ScanStatus.choices, allow_blank=True, read_only=True)
+    scan_findings = serializers.ListField(child=serializers.CharField(), read_only=True)
+    artifact_metadata = serializers.DictField(read_only=True)
     aliases = serializers.SerializerMethodField()
 
     class Meta:
@@ -158,6 +162,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "experiment_id",
             "created_by_id",
             "note",
+            "scan_status",
+            "scan_findings",
+            "artifact_format",
+            "artifact_metadata",
+            "scanned_at",
             "created_at",
             "aliases",
         )
@@ -174,7 +183,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 # The reads of versions (list, get) and the new version's response show ModelVersionSerializer's
 # output from rows of these columns, and then the aliases pointing at each (from the model's row).
 VERSION_ROW = RowFormat(
-    ModelVersionSerializer.Meta.fields[:-1], sources={"file_path": "file"}, datetimes=("created_at",)
+    ModelVersionSerializer.Meta.fields[:-1], sources={"file_path": "file"}, datetimes=("created_at", "scanned_at")
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from mlmodels.models import ALLOWED_MOVES, AliasEvent, LifecycleEvent, MLModel, ModelVersion, Stage
+from mlmodels.models import ALLOWED_MOVES, AliasEvent, LifecycleEvent, MLModel, ModelVersion, ScanStatus, Stage
 
 
 def lock(model: MLModel) -> MLModel:
@@ -50,6 +50,10 @@ def check_move(locked: MLModel, to_stage: str) -> None:
             {"lifecycle": "A model without an artifact file cannot go to production. Upload a file first."},
             code="missing_file",
         )
+    if to_stage == Stage.PRODUCTION:
+        current = locked.versions.order_by("-version_number").only("version_number", "scan_status", "scan_findings")
+        if (version := current.first()) is not None and (refusal := unsafe_refusal(version, "go to production")):
+            raise ValidationError({"lifecycle": refusal}, code="unsafe_artifact")
 
 
 def move(locked: MLModel, *, actor, to_stage: str, comment: str, approval=None) -> str:
@@ -71,10 +75,20 @@ def version_of(model: MLModel, number: int) -> ModelVersion:
     return version
 
 
+def unsafe_refusal(version: ModelVersion, what: str) -> str | None:
+    """Why ``version`` may not ``what`` (its artifact scanned unsafe), or None."""
+    if version.scan_status != ScanStatus.UNSAFE:
+        return None
+    calls = ", ".join(version.scan_findings) or "code"
+    return (
+        f"Version {version.version_number}'s artifact is unsafe: loading it would call {calls}. "
+        f"It cannot {what}; upload a file saved without it (safetensors, ONNX) or roll back."
+    )
+
+
 def protected_alias_refusal(version: ModelVersion) -> str | None:
-    """Why ``version`` may not receive a protected alias, or None. The artifact scans (an ``unsafe``
-    result) will answer here."""
-    return None
+    """Why ``version`` may not receive a protected alias, or None."""
+    return unsafe_refusal(version, "receive a protected alias")
 
 
 def check_alias_target(locked: MLModel, *, version_number: int, protected: bool) -> ModelVersion:

@@ -16,6 +16,7 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
 ``tag.deleted``        key, version, previous
 ``alias.set``          alias, version (its number), previous (the version it pointed at, or None)
 ``alias.deleted``      alias, previous
+``artifact.scanned``   version, status (clean, unsafe, unknown, error), findings, format
 ``approval.requested`` approval_id, action {type: "lifecycle", to_stage} or {type: "alias", alias,
                        version (None: remove it)}, comment
 ``approval.decided``   approval_id, action, status (approved, rejected or cancelled), comment (the
@@ -39,6 +40,7 @@ TAG_SET = "tag.set"
 TAG_DELETED = "tag.deleted"
 ALIAS_SET = "alias.set"
 ALIAS_DELETED = "alias.deleted"
+ARTIFACT_SCANNED = "artifact.scanned"
 APPROVAL_REQUESTED = "approval.requested"
 APPROVAL_DECIDED = "approval.decided"
 
@@ -132,3 +134,8 @@ def approval_decided(request, *, actor, **extra) -> Event:
         requested_by=actor_ref(request.requested_by),
         **extra,
     )
+
+
+def artifact_scanned(model, *, version: int, status: str, findings: list[str], format: str) -> Event:
+    """Nobody's action: the scan task's (``actor`` None)."""
+    return model_event(ARTIFACT_SCANNED, model, None, version=version, status=status, findings=findings, format=format)

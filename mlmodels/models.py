@@ -203,6 +203,14 @@ class MLModel(FieldedConstraintsMixin, models.Model):
         return ALLOWED_MOVES[self.lifecycle]
 
 
+class ScanStatus(models.TextChoices):
+    PENDING = "pending", "Scan pending"
+    CLEAN = "clean", "Clean"
+    UNSAFE = "unsafe", "Unsafe"
+    UNKNOWN = "unknown", "Unknown format"
+    ERROR = "error", "Scan failed"
+
+
 class ModelVersion(models.Model):
     """An immutable snapshot of a model's metrics, hyperparameters and file."""
 
@@ -226,6 +234,13 @@ class ModelVersion(models.Model):
     note = models.TextField(blank=True, validators=free_text_validators)
     # The version's own tags (a model's tags are not copied into its versions).
     tags = JSONDocumentField(default=dict, blank=True, validators=[validate_tags])
+    # What the artifact scan (mlmodels.scans, run by a task once the file is stored) found: blank for a
+    # version without a file; an unsafe file cannot go to production or get a protected alias.
+    scan_status = models.CharField(max_length=10, choices=ScanStatus.choices, blank=True, editable=False)
+    scan_findings = JSONDocumentField(default=list, blank=True, editable=False)
+    artifact_format = models.CharField(max_length=20, blank=True, editable=False)
+    artifact_metadata = JSONDocumentField(default=dict, blank=True, editable=False)
+    scanned_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -13,7 +13,10 @@ so concurrent writers queue instead of colliding.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
@@ -29,6 +32,7 @@ from mlmodels import approvals, changes, selectors, uploads
 from mlmodels.events import (
     alias_was_deleted,
     alias_was_set,
+    artifact_scanned,
     lifecycle_changed,
     model_created,
     model_deleted,
@@ -45,14 +49,24 @@ from mlmodels.models import (
     MLModel,
     ModelVersion,
     ProtectedAlias,
+    ScanStatus,
     Stage,
 )
-from mlmodels.storage import StoredArtifact, artifact_delete, artifact_keys, artifact_modified_at
+from mlmodels.scans import ScanReport, scan_artifact
+from mlmodels.storage import (
+    StoredArtifact,
+    artifact_delete,
+    artifact_keys,
+    artifact_modified_at,
+    artifact_open_stream,
+)
 from registry.errors import TooLarge
 from registry.events import publish
 from registry.integrity import integrity_as_validation
 from registry.validators import MAX_TAGS, check_free_text, name_key, normalize_name, validate_alias, validate_tag
 
+# A scan copies an artifact from storage into memory up to this size, into a temporary file beyond.
+SCAN_IN_MEMORY_BYTES = 64 * 1024 * 1024
 # A change to any of these records a new version; the rest is descriptive metadata.
 VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
 EDITABLE_FIELDS = frozenset(
@@ -141,6 +155,8 @@ def _save_with_version(
         version_number=model.latest_version,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         note=note,
+        # A stored file waits for its scan (the version.created subscriber asks for it).
+        scan_status=ScanStatus.PENDING if model.file else "",
         # By attname (experiment_id): the snapshot needs no query for the experiment row.
         **{attname: getattr(model, attname) for attname in SNAPSHOT_ATTNAMES},
     )
@@ -544,6 +560,42 @@ def version_delete(*, model: MLModel, actor, version_number: int) -> None:
     for alias, previous in dropped:
         publish(alias_was_deleted(model, actor=actor, alias=alias, previous=previous))
     publish(version_deleted(model, actor=actor, version=version_number, aliases=[alias for alias, _ in dropped]))
+
+
+def version_scan(*, model_id: int, version_number: int) -> ScanReport | None:
+    """Scan the stored artifact of version ``version_number`` of model ``model_id`` (mlmodels.scans)
+    and record the result on the version; None when it has no file (or is gone). Idempotent: the
+    scan task runs it, perhaps twice. A file replaced meanwhile keeps the newer result."""
+    version = ModelVersion.objects.filter(model_id=model_id, version_number=version_number).select_related("model")
+    version = version.only("id", "file", "version_number", "model__id", "model__name").first()
+    if version is None or not version.file:
+        return None
+    with tempfile.SpooledTemporaryFile(max_size=SCAN_IN_MEMORY_BYTES) as copy:
+        with contextlib.closing(artifact_open_stream(version.file)) as stored:
+            shutil.copyfileobj(stored, copy, length=1024 * 1024)
+        copy.seek(0)
+        try:
+            report = scan_artifact(copy, file_name=version.file.rsplit("/", 1)[-1])
+        except Exception as error:
+            report = ScanReport(ScanStatus.ERROR, "unknown", metadata={"reason": f"the scan failed: {error}"[:500]})
+    recorded = ModelVersion.objects.filter(pk=version.pk, file=version.file).update(
+        scan_status=report.status,
+        scan_findings=report.findings,
+        artifact_format=report.format,
+        artifact_metadata=report.metadata,
+        scanned_at=timezone.now(),
+    )
+    if recorded:
+        publish(
+            artifact_scanned(
+                version.model,
+                version=version_number,
+                status=report.status,
+                findings=report.findings,
+                format=report.format,
+            )
+        )
+    return report
 
 
 def model_delete(*, model: MLModel, actor) -> None:

@@ -2,8 +2,9 @@
 
 from django.core.cache import cache
 
-from mlmodels.events import LIFECYCLE_CHANGED, MODEL_CREATED, MODEL_DELETED, MODEL_UPDATED
+from mlmodels.events import LIFECYCLE_CHANGED, MODEL_CREATED, MODEL_DELETED, MODEL_UPDATED, VERSION_CREATED
 from mlmodels.selectors import DASHBOARD_COUNTS_KEY
+from mlmodels.tasks import scan_version
 from registry.events import Event, subscribe
 
 # The dashboard counts models per stage and per framework: a model added or removed, a stage move,
@@ -19,5 +20,13 @@ def forget_dashboard_counts(event: Event) -> None:
     cache.delete(DASHBOARD_COUNTS_KEY)
 
 
+def scan_new_artifact(event: Event) -> None:
+    """Every version with a file gets its artifact scanned, by a task: the event arrives after the
+    commit, so the worker finds the version."""
+    if event.data["file"] is not None:
+        scan_version.delay(event.model["id"], event.data["version"])
+
+
 def connect() -> None:
     subscribe(forget_dashboard_counts, types=DASHBOARD_EVENTS)
+    subscribe(scan_new_artifact, types=(VERSION_CREATED,))

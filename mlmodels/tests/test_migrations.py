@@ -55,3 +55,21 @@ def test_names_become_unique_across_the_registry_and_later_duplicates_are_rename
     assert f"Renamed model #{second.pk} of bob: “Churn” → “Churn-bob-2” (taken)" in report
     assert f"Renamed model #{third.pk} of cy: “CHURN” → “CHURN-cy” (taken)" in report
     assert "fraud" not in report
+
+
+BEFORE_SCANS = [("mlmodels", "0010_approval_requests")]
+SCANS = [("mlmodels", "0011_artifact_scans")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_versions_stored_before_scans_existed_wait_for_a_scan_and_those_without_a_file_need_none(at_migration):
+    apps = at_migration(BEFORE_SCANS)
+    MLModel, ModelVersion = apps.get_model("mlmodels", "MLModel"), apps.get_model("mlmodels", "ModelVersion")
+    owner = UserFactory(username="ada").pk
+    model = MLModel.objects.create(owner_id=owner, name="churn", name_key="churn")
+    stored = ModelVersion.objects.create(model=model, version_number=1, file="users/1/models/1/v1/m.pkl")
+    bare = ModelVersion.objects.create(model=model, version_number=2)
+
+    statuses = dict(at_migration(SCANS).get_model("mlmodels", "ModelVersion").objects.values_list("pk", "scan_status"))
+
+    assert statuses == {stored.pk: "pending", bare.pk: ""}

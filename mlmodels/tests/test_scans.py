@@ -10,8 +10,13 @@ import types
 import zipfile
 
 import pytest
+from django.core.management import call_command
 
+from mlmodels import services
+from mlmodels.models import MLModel, ModelVersion, ProtectedAlias
 from mlmodels.scans import CLEAN, UNKNOWN, UNSAFE, scan_bytes
+from mlmodels.tests.factories import MLModelFactory
+from registry.celery import app
 
 
 class Payload:
@@ -113,3 +118,94 @@ def test_a_safetensors_file_is_clean_with_its_tensors_dtypes_and_parameter_count
 @pytest.mark.parametrize("content", [b"", b"just some text weights", b"\x00\x01\x02" * 100])
 def test_a_file_of_no_known_format_is_unknown(content):
     assert scan_bytes(content, file_name="weights.bin").status == UNKNOWN
+
+
+# --- the scan of every stored file, and what an unsafe one may not do ---------------------------------
+
+
+@pytest.fixture
+def scans_in_process():
+    """Tasks run in this process once the change commits (as on the embedded defaults), whatever
+    broker the run has."""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed():`` the change inside is delivered as if its transaction committed."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def upload(api, model, content: bytes, name: str):
+    data = io.BytesIO(content)
+    data.name = name
+    response = api.post("/api/v1/files/upload", {"model_id": model.pk, "file": data}, format="multipart")
+    assert response.status_code == 201, response.json()
+    return response.json()["version"]
+
+
+@pytest.mark.django_db
+def test_an_uploaded_pickle_that_runs_code_is_recorded_unsafe_and_shown_in_the_api(
+    owner_api, user, scans_in_process, captured_events
+):
+    model = MLModelFactory(owner=user)
+    with captured_events("artifact.scanned") as events:
+        number = upload(owner_api, model, pickle.dumps(dangerous_pickles()["os.system"]), "model.pkl")
+
+    answer = owner_api.get(f"/api/v1/models/{model.pk}/versions/{number}/").json()
+    assert (answer["scan_status"], answer["artifact_format"]) == ("unsafe", "pickle")
+    assert answer["scan_findings"] == ["posix.system"] and answer["scanned_at"]
+    assert [(e.type, e.data["version"], e.data["status"]) for e in events] == [("artifact.scanned", number, "unsafe")]
+
+
+@pytest.mark.django_db
+def test_a_model_whose_current_artifact_is_unsafe_cannot_go_to_production_nor_get_a_protected_alias(
+    owner_api, client_for, user, superuser, scans_in_process, committed
+):
+    ProtectedAlias.objects.create(name="champion")
+    model = MLModelFactory(owner=user)
+    with committed():
+        number = upload(owner_api, model, pickle.dumps(dangerous_pickles()["builtins.exec"], protocol=4), "m.pkl")
+    services.lifecycle_move(model=model, actor=user, to_stage="staging")
+
+    refused = owner_api.patch(f"/api/v1/models/{model.pk}/lifecycle/", {"lifecycle": "production"})
+    no_alias = client_for(superuser).put(f"/api/v1/models/{model.pk}/aliases/champion/", {"version": number})
+    ordinary = owner_api.put(f"/api/v1/models/{model.pk}/aliases/challenger/", {"version": number})
+
+    assert refused.status_code == 400
+    assert "artifact is unsafe: loading it would call builtins.exec" in refused.json()["lifecycle"][0]
+    assert no_alias.status_code == 400
+    assert "cannot receive a protected alias" in no_alias.json()["version"][0]
+    assert ordinary.status_code == 200  # an ordinary alias says nothing about safety
+    assert MLModel.objects.get(pk=model.pk).lifecycle == "staging"
+
+
+@pytest.mark.django_db
+def test_a_safetensors_upload_is_clean_with_its_metadata_and_a_version_without_a_file_has_no_scan(
+    owner_api, user, scans_in_process, committed
+):
+    model = MLModelFactory(owner=user)
+    with committed():
+        number = upload(owner_api, model, safetensors_file({"w": ("F32", [3, 3], 36)}), "model.safetensors")
+
+    answer = owner_api.get(f"/api/v1/models/{model.pk}/versions/{number}/").json()
+    first = owner_api.get(f"/api/v1/models/{model.pk}/versions/1/").json()
+    assert (answer["scan_status"], answer["artifact_format"]) == ("clean", "safetensors")
+    assert answer["artifact_metadata"]["parameters"] == 9
+    assert (first["scan_status"], first["scanned_at"]) == ("", None)
+
+
+@pytest.mark.django_db
+def test_rescan_scans_the_versions_still_pending(owner_api, user, scans_in_process):
+    model = MLModelFactory(owner=user)
+    number = upload(owner_api, model, pickle.dumps(dangerous_pickles()["subprocess.Popen"]), "m.pkl")  # not committed
+    assert ModelVersion.objects.get(model=model, version_number=number).scan_status == "pending"
+    out = io.StringIO()
+
+    call_command("rescan", stdout=out)
+
+    assert ModelVersion.objects.get(model=model, version_number=number).scan_status == "unsafe"
+    assert "Queued 1 scan(s)." in out.getvalue()

@@ -599,7 +599,7 @@ def test_update_of_descriptive_fields_publishes_no_version(user, captured_events
 def test_update_with_a_file_publishes_the_new_file_version(user, captured_events):
     model = MLModelFactory(owner=user)
 
-    with captured_events() as events:
+    with captured_events("version.created") as events:
         services.model_update(model=model, actor=user, file=upload(b"new"))
 
     assert published(events) == [("version.created", model.pk, user.pk)]
@@ -634,7 +634,7 @@ def test_version_record_publishes_version_created(user, captured_events):
 def test_attach_file_publishes_version_created_with_the_file(user, captured_events):
     model = MLModelFactory(owner=user)
 
-    with captured_events() as events:
+    with captured_events("version.created") as events:
         version = services.model_attach_file(model=model, actor=user, file=upload(b"weights", "model.onnx"))
 
     assert published(events) == [("version.created", model.pk, user.pk)]
