@@ -130,9 +130,11 @@ def seed(count: int, *, password: str) -> float:
             f"""
             INSERT INTO {t["version"]} (
                 model_id, version_number, accuracy, precision, recall, f1_score, hyperparameters, tags,
+                scan_status, scan_findings, artifact_format, artifact_metadata,
                 file, file_size, file_sha256, experiment_id, created_by_id, note, created_at)
             SELECT m.id, v.n, m.accuracy - (3 - v.n) * 0.01, m.precision, m.recall, m.f1_score,
-                   m.hyperparameters, jsonb_build_object('run', 'run-' || v.n), NULL, NULL, NULL,
+                   m.hyperparameters, jsonb_build_object('run', 'run-' || v.n),
+                   '', '[]'::jsonb, '', '{{}}'::jsonb, NULL, NULL, NULL,
                    m.experiment_id, m.owner_id,
                    CASE WHEN v.n = 1 THEN 'Initial version' ELSE 'retrained' END,
                    m.created_at + make_interval(secs => v.n - 1)

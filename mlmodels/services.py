@@ -570,13 +570,17 @@ def version_scan(*, model_id: int, version_number: int) -> ScanReport | None:
     version = version.only("id", "file", "version_number", "model__id", "model__name").first()
     if version is None or not version.file:
         return None
-    with tempfile.SpooledTemporaryFile(max_size=SCAN_IN_MEMORY_BYTES) as copy:
-        with contextlib.closing(artifact_open_stream(version.file)) as stored:
+    with contextlib.ExitStack() as files:
+        stored = files.enter_context(contextlib.closing(artifact_open_stream(version.file)))
+        if not (hasattr(stored, "seekable") and stored.seekable()):
+            # The scanner seeks (a zip's directory is at its end): S3's stream is copied first.
+            copy = files.enter_context(tempfile.SpooledTemporaryFile(max_size=SCAN_IN_MEMORY_BYTES))
             shutil.copyfileobj(stored, copy, length=1024 * 1024)
-        copy.seek(0)
+            copy.seek(0)
+            stored = copy
         try:
-            report = scan_artifact(copy, file_name=version.file.rsplit("/", 1)[-1])
-        except Exception as error:
+            report = scan_artifact(stored, file_name=version.file.rsplit("/", 1)[-1])
+        except Exception as error:  # a scanner's crash on a hostile file is a result too
             report = ScanReport(ScanStatus.ERROR, "unknown", metadata={"reason": f"the scan failed: {error}"[:500]})
     recorded = ModelVersion.objects.filter(pk=version.pk, file=version.file).update(
         scan_status=report.status,
