@@ -189,19 +189,7 @@ def approval_list(*, user, status: str | None = None, model_id: int | None = Non
     return requests.order_by("-created_at", "-id")
 
 
-def pending_for_model(*, model: MLModel) -> list[ApprovalRequest]:
-    return list(
-        ApprovalRequest.objects.filter(model=model, status=ApprovalStatus.PENDING)
-        .select_related("requested_by")
-        .order_by("created_at", "id")
-    )
-
-
 def pending_count(*, for_approver) -> int:
     """How many requests wait for ``for_approver``'s decision (theirs wait for someone else): the
     approvers' count in the navigation. One indexed count."""
     return ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).exclude(requested_by=for_approver).count()
-
-
-def may_decide(approval: ApprovalRequest, user) -> bool:
-    return approval.is_pending and can_approve(user) and approval.requested_by_id != user.pk

@@ -135,7 +135,8 @@ def _lifecycle_context(request, model: MLModel, *, can_change: bool) -> dict:
     """What the lifecycle panel shows: the stage and its moves, the requests waiting for approval
     (with the buttons the viewer may use), and the model's one history."""
     history = selectors.model_history(model=model)
-    # The history's requests include the pending ones (one per change, never superseded): no query of their own.
+    # The pending requests are among the history's (its newest 100 requests; a model has one pending per
+    # change): no query of their own.
     pending = sorted(
         (entry.item for entry in history if entry.kind == "requested" and entry.item.is_pending),
         key=lambda item: (item.created_at, item.pk),

@@ -13,6 +13,7 @@ import pytest
 
 from mlmodels import approvals, services
 from mlmodels.models import ApprovalRequest, ApprovalStatus, MLModel, ProtectedAlias, Stage
+from mlmodels.tests.browser_steps import accept_dialogs, assert_not_reloaded, mark_as_not_reloaded
 from mlmodels.tests.factories import MLModelFactory
 
 try:
@@ -24,19 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1280, "height": 900}
 NARROW = {"width": 375, "height": 812}
-
-
-def accept_dialogs(page):
-    page.on("dialog", lambda dialog: dialog.accept())
-
-
-def mark_as_not_reloaded(page):
-    """Leave a mark in the page's JavaScript state: a reload (or HX-Refresh) wipes it."""
-    page.evaluate("window.__notReloaded = true")
-
-
-def assert_not_reloaded(page):
-    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded instead of updated in place"
 
 
 def assert_fits(page, width: int = 375):

@@ -12,6 +12,7 @@ from accounts.tests.factories import TEST_PASSWORD
 from experiments.tests.factories import ExperimentFactory
 from mlmodels import services
 from mlmodels.models import MLModel, Stage
+from mlmodels.tests.browser_steps import accept_dialogs, assert_not_reloaded, mark_as_not_reloaded
 from mlmodels.tests.factories import MLModelFactory
 
 try:
@@ -26,19 +27,6 @@ def attach(model, content: bytes = b"weights", name: str = "model.bin"):
     data = io.BytesIO(content)
     data.name = name
     return services.model_attach_file(model=model, actor=model.owner, file=data)
-
-
-def accept_dialogs(page):
-    page.on("dialog", lambda dialog: dialog.accept())
-
-
-def mark_as_not_reloaded(page):
-    """Leave a mark in the page's JavaScript state: a reload (or HX-Refresh) wipes it."""
-    page.evaluate("window.__notReloaded = true")
-
-
-def assert_not_reloaded(page):
-    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded instead of updated in place"
 
 
 @pytest.fixture
