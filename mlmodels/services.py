@@ -338,6 +338,8 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
                     "production, which needs one. Move the model out of production first."
                 }
             )
+        if locked.lifecycle == Stage.PRODUCTION and (refusal := changes.unsafe_refusal(version, "serve production")):
+            raise ValidationError({"version": refusal}, code="unsafe_artifact")
         for field in SNAPSHOT_FIELDS:
             setattr(locked, field, getattr(version, field))
         new_version = _save_with_version(
@@ -347,9 +349,22 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
             note=note or f"Rolled back to version {version.version_number}",
             new_version=True,
         )
+        if new_version.file == version.file and version.scan_status != ScanStatus.PENDING:
+            # The same stored file: its scan holds, so the copy is never "pending" while a rescan runs
+            # (the production gate lets a pending version through).
+            _copy_scan(version, to=new_version)
     changes.refresh_from(model, locked)
     publish(version_created(new_version, actor=actor, rolled_back_from=version.version_number))
     return new_version
+
+
+SCAN_FIELDS = ("scan_status", "scan_findings", "artifact_format", "artifact_metadata", "scanned_at")
+
+
+def _copy_scan(source: ModelVersion, *, to: ModelVersion) -> None:
+    for field in SCAN_FIELDS:
+        setattr(to, field, getattr(source, field))
+    to.save(update_fields=SCAN_FIELDS)
 
 
 def _approval_needed(actor) -> bool:

@@ -209,3 +209,29 @@ def test_rescan_scans_the_versions_still_pending(owner_api, user, scans_in_proce
 
     assert ModelVersion.objects.get(model=model, version_number=number).scan_status == "unsafe"
     assert "Queued 1 scan(s)." in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_rollback_to_a_scanned_version_carries_its_scan_and_an_unsafe_one_never_reaches_production(
+    owner_api, user, scans_in_process, committed
+):
+    model = MLModelFactory(owner=user)
+    with committed():
+        unsafe = upload(owner_api, model, pickle.dumps(dangerous_pickles()["os.system"]), "m.pkl")
+    with committed():
+        safe = upload(owner_api, model, safetensors_file({"w": ("F32", [2], 8)}), "m.safetensors")
+    services.lifecycle_move(model=model, actor=user, to_stage="staging")
+    services.lifecycle_move(model=model, actor=user, to_stage="production")
+
+    refused = owner_api.post(f"/api/v1/models/{model.pk}/versions/{unsafe}/rollback/", {})
+    services.lifecycle_move(model=model, actor=user, to_stage="staging")
+    with committed():
+        copy = services.model_rollback(version=ModelVersion.objects.get(model=model, version_number=unsafe), actor=user)
+
+    assert refused.status_code == 400
+    assert "It cannot serve production" in refused.json()["version"][0]
+    assert copy.version_number == safe + 1  # the refusal wrote no version
+    # Not "pending" while its rescan runs: the stage gate sees the copy as the file it is.
+    assert (copy.scan_status, copy.scan_findings) == ("unsafe", ["posix.system"])
+    refused_again = owner_api.patch(f"/api/v1/models/{model.pk}/lifecycle/", {"lifecycle": "production"})
+    assert refused_again.status_code == 400
