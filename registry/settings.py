@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "accounts",
     "experiments",
     "mlmodels",
+    "webhooks",
+    "live",
 ]
 
 MIDDLEWARE = [
