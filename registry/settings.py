@@ -203,6 +203,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 
+# --- Webhooks (webhooks/) -------------------------------------------------------------------
+# Attempts per delivery, the first retry's wait (doubling after each, with jitter), and the time a
+# receiver has to answer. 429, 5xx, timeouts and connection errors are retried; other answers final.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=0)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
+# Webhooks go to public addresses only (webhooks/addresses.py); 1 lifts that, for tests and closed
+# networks whose receivers have private addresses. Never on a registry that untrusted people use.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+
 # --- Storage --------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"

@@ -29,6 +29,7 @@ urlpatterns = [
     path("models/", include("mlmodels.urls")),
     path("experiments/", include("experiments.urls")),
     path("approvals/", include("mlmodels.approval_urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("accounts/", include("accounts.urls")),
     path("health", health, name="health"),
     path("favicon.ico", favicon, name="favicon"),

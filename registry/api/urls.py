@@ -5,6 +5,7 @@ from accounts import api as accounts_api
 from experiments.api import ExperimentViewSet
 from mlmodels import api as mlmodels_api
 from mlmodels import approvals_api
+from webhooks import api as webhooks_api
 
 app_name = "api"
 
@@ -19,6 +20,7 @@ router = Router()
 router.register("models", mlmodels_api.MLModelViewSet, basename="models")
 router.register("experiments", ExperimentViewSet, basename="experiments")
 router.register("approvals", approvals_api.ApprovalViewSet, basename="approvals")
+router.register("webhooks", webhooks_api.WebhookViewSet, basename="webhooks")
 
 # The guide's auth and file routes have no trailing slash; DRF clients often add one: both work.
 auth_patterns = [
