@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test test-browser lint migrate seed load bench clean
+.PHONY: run worker test test-browser lint migrate seed load bench bench-webhooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ load: $(VENV)/.dev-installed
 # e.g. BENCH_ARGS="--scales 10000,100000,1000000 --workers 2 --seconds 20".
 bench: $(VENV)/.dev-installed
 	bench/with-services $(BIN)/python -m bench $(BENCH_ARGS)
+
+# Webhook deliveries under 50 lifecycle moves a second for 30 s with 5 webhooks (bench/webhooks.py):
+# latency after commit and none lost. WEBHOOKS_ARGS="--rate 20 --duration 10" to change it.
+bench-webhooks: $(VENV)/.dev-installed
+	bench/with-services $(BIN)/python -m bench.webhooks $(WEBHOOKS_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
