@@ -349,7 +349,7 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
             note=note or f"Rolled back to version {version.version_number}",
             new_version=True,
         )
-        if new_version.file == version.file and version.scan_status != ScanStatus.PENDING:
+        if version.file and new_version.file == version.file and version.scan_status != ScanStatus.PENDING:
             # The same stored file: its scan holds, so the copy is never "pending" while a rescan runs
             # (the production gate lets a pending version through).
             _copy_scan(version, to=new_version)

@@ -288,6 +288,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 FILE_UPLOAD_HANDLERS = ["registry.uploads.LargeChunkTemporaryFileUploadHandler"]
 
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
+# A compressed artifact is inflated into a temporary file for its scan (mlmodels/scans.py): at most
+# four times MAX_UPLOAD_BYTES, and never more than this; beyond it the scan says "unknown".
+SCAN_MAX_DECOMPRESSED_BYTES = env_int("SCAN_MAX_DECOMPRESSED_BYTES", 4 * 1024**3, minimum=1024**2)
 # Every other request body (JSON, forms, the other fields of an upload) is read into memory: 1 MiB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # The routes (URL names) that take artifact files, up to MAX_UPLOAD_BYTES, from signed-in users only;
