@@ -33,7 +33,9 @@ RUN chmod 0755 docker/entrypoint.sh \
 
 USER registry
 
+# 8000: gunicorn (the CMD below); 8001: daphne, when docker-compose.yml's live service runs the image.
 EXPOSE 8000
+EXPOSE 8001
 
 # The entrypoint applies migrations, then execs the command. gunicorn takes its worker count from
 # WEB_CONCURRENCY (gunicorn reads that variable itself; docker-compose.yml sets it).

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test test-browser lint migrate seed load bench bench-webhooks clean
+.PHONY: run worker test test-browser lint migrate seed load bench bench-webhooks bench-live clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench: $(VENV)/.dev-installed
 # latency after commit and none lost. WEBHOOKS_ARGS="--rate 20 --duration 10" to change it.
 bench-webhooks: $(VENV)/.dev-installed
 	bench/with-services $(BIN)/python -m bench.webhooks $(WEBHOOKS_ARGS)
+
+# The live updates under load (bench/live.py): 200 signed-in WebSockets on daphne, changes through the
+# API on gunicorn, PostgreSQL and Redis started for it; event -> every socket latency, none lost.
+# LIVE_ARGS="--events 30 --http-seconds 5" to shorten it or to compare the HTTP API on both servers.
+bench-live: $(VENV)/.dev-installed
+	bench/with-services $(BIN)/python -m bench.live $(LIVE_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -230,6 +230,15 @@ def _browser_test_static_files(request):
         }
 
 
+@pytest.fixture(autouse=True)
+def _no_live_socket_on_the_wsgi_live_server(request):
+    """pytest-django's live server speaks WSGI only: the pages it serves open no WebSocket (live.js
+    would only log its refused handshake as a console error). The live updates' own browser tests
+    serve the pages with daphne instead (live/tests/conftest.py: asgi_live_server)."""
+    if request.node.get_closest_marker("browser") and "asgi_live_server" not in request.fixturenames:
+        request.getfixturevalue("settings").LIVE_UPDATES = False
+
+
 @pytest.fixture
 def live_url(live_server) -> str:
     """The live server's root URL, e.g. http://localhost:41234 (no trailing slash)."""

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/delete/", views.model_delete, name="model-delete"),
     path("<int:pk>/versions/", views.model_versions, name="model-versions"),
     path("<int:pk>/compare/", views.model_compare, name="model-compare"),
+    path("<int:pk>/parts/<slug:part>/", views.model_part, name="model-part"),
     path("<int:pk>/lifecycle/", views.model_lifecycle, name="model-lifecycle"),
     path("<int:pk>/upload/", views.model_upload, name="model-upload"),
     path("<int:pk>/versions/<int:number>/rollback/", views.model_rollback, name="model-rollback"),

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -45,16 +46,15 @@ def _editable_model(request, pk: int) -> MLModel:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def dashboard(request):
-    return render(
-        request,
-        "dashboard.html",
-        {
-            "counts": selectors.dashboard_counts(),
-            "recent_models": selectors.recent_models(user=request.user),
-            "recent_events": selectors.recent_events(user=request.user),
-        },
-    )
+    """The dashboard; for htmx (live updates) its counts and lists alone (``#dashboard-live``)."""
+    context = {
+        "counts": selectors.dashboard_counts(),
+        "recent_models": selectors.recent_models(user=request.user),
+        "recent_events": selectors.recent_events(user=request.user),
+    }
+    return render(request, "_dashboard.html" if is_fragment_request(request) else "dashboard.html", context)
 
 
 @login_required
@@ -183,6 +183,40 @@ def model_versions(request, pk: int):
     if is_fragment_request(request):
         return render(request, "models/_versions.html", _versions_context(request, model))
     return render(request, "models/detail.html", _detail_context(request, model))
+
+
+def _head_context(request, model: MLModel) -> dict:
+    return {"model": model, "can_change": model.can_change(request.user)}
+
+
+def _lifecycle_part_context(request, model: MLModel) -> dict:
+    return _lifecycle_context(request, model, can_change=model.can_change(request.user))
+
+
+# The regions of the model page (and its row in the model list) that live updates refresh on their
+# own, each with what it needs: (template, context).
+MODEL_PARTS = {
+    "head": ("models/_head.html", _head_context),
+    "figures": ("models/_figures.html", _versions_context),
+    "compare-form": ("models/_compare_form.html", _versions_context),
+    "lifecycle": ("models/_lifecycle.html", _lifecycle_part_context),
+    "aliases": ("models/_aliases.html", _lifecycle_part_context),
+    "row": ("models/_row.html", _head_context),
+}
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def model_part(request, pk: int, part: str):
+    """One region of the model page, as MODEL_PARTS says; the whole page when opened directly."""
+    if part not in MODEL_PARTS:
+        raise Http404(f"The model page has no part “{part}”.")
+    model = _model_for(request, pk)
+    if not is_fragment_request(request):
+        return render(request, "models/detail.html", _detail_context(request, model))
+    template, context = MODEL_PARTS[part]
+    return render(request, template, context(request, model))
 
 
 @login_required

@@ -32,6 +32,8 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 
 INSTALLED_APPS = [
+    # First: its runserver serves WebSockets too (live updates), so `make run` needs nothing more.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -81,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Notes which browser tab made a change, so that tab does not refresh what its own answer showed.
+    "live.middleware.LiveTabMiddleware",
     # Last, as django-axes requires: turns a lockout flagged during sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -100,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.sign_in",
                 "mlmodels.context_processors.approvals_nav",
+                "live.context_processors.live_updates",
             ],
         },
     },
@@ -212,6 +217,29 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maxi
 # Webhooks go to public addresses only (webhooks/addresses.py); 1 lifts that, for tests and closed
 # networks whose receivers have private addresses. Never on a registry that untrusted people use.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+
+# --- Live updates (live/: Django Channels; README "Live updates") ---------------------------------
+# Pages follow committed domain events over a WebSocket (/ws/events/, registry/asgi.py). With Redis
+# every server process (gunicorn workers that make changes, daphne processes that hold the sockets)
+# shares one channel layer; without it the in-memory layer serves the one process `make run` starts.
+# channels_redis' pub/sub layer: one PUBLISH per event, fanned out to the sockets by each daphne
+# process, over one connection per process. Its list-based core layer wrote one message per member
+# and, with 200 pages connecting at once, failed joins with "Too many connections" (redis-py's pool
+# of 100 refuses rather than waits): bench/live.py. A page that misses a message catches up anyway.
+ASGI_APPLICATION = "registry.asgi.application"
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "registry-live"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Off: pages open no WebSocket (e.g. behind a proxy that does not route /ws/ to the ASGI server).
+LIVE_UPDATES = env_bool("LIVE_UPDATES", True)
+# How often an open socket re-checks that its session still stands (a logout closes it at once).
+LIVE_SESSION_CHECK_SECONDS = env_int("LIVE_SESSION_CHECK_SECONDS", 30, minimum=1)
 
 # --- Storage --------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()

@@ -28,7 +28,7 @@ ENTRYPOINT = PROJECT_ROOT / "docker" / "entrypoint.sh"
 NGINX_CONF = PROJECT_ROOT / "docker" / "nginx.conf"
 DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
 
-LONG_RUNNING_SERVICES = ("postgres", "redis", "minio", "web", "nginx")
+LONG_RUNNING_SERVICES = ("postgres", "redis", "minio", "web", "worker", "live", "nginx")
 WEB_DEPENDS_ON = {
     "postgres": "service_healthy",
     "redis": "service_healthy",
@@ -225,8 +225,8 @@ def test_compose_file_follows_the_compose_spec_without_the_obsolete_version_key(
     assert "version" not in compose
 
 
-def test_stack_runs_postgres_redis_minio_its_bucket_init_the_web_app_its_worker_and_nginx(services):
-    assert set(services) == {"postgres", "redis", "minio", "minio-init", "web", "worker", "nginx"}
+def test_stack_runs_postgres_redis_minio_its_bucket_init_the_web_app_its_worker_live_and_nginx(services):
+    assert set(services) == {"postgres", "redis", "minio", "minio-init", "web", "worker", "live", "nginx"}
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
     assert services["minio"]["image"].split(":")[0] == "minio/minio"
@@ -242,6 +242,45 @@ def test_the_worker_runs_celery_with_the_web_apps_environment_and_a_health_check
     assert environment_of(worker) == web_environment  # the same broker, database and storage
     assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
     assert "ports" not in worker
+
+
+def test_live_serves_the_asgi_application_with_daphne_and_the_web_apps_environment(services, web_environment):
+    live = services["live"]
+    command = live["command"]
+    assert command[0] == "daphne"
+    assert command[-1] == "registry.asgi:application"
+    assert "--proxy-headers" in command  # the client's address from nginx's X-Forwarded-For
+    assert environment_of(live) == web_environment  # the same Redis (channel layer), database, secret
+    assert "ports" not in live  # reached through nginx only
+    port = command[command.index("--port") + 1]
+    assert [str(p) for p in live["expose"]] == [port]
+    assert f"localhost:{port}/health" in " ".join(live["healthcheck"]["test"])
+    # web's start applies the migrations; live starts on a database that has them.
+    assert live["depends_on"] == {"web": {"condition": "service_healthy"}}
+
+
+def test_nginx_hands_websockets_under_ws_to_live_and_keeps_everything_else_on_gunicorn(services, nginx_conf):
+    within = ("server", "location /ws/")
+    port = services["live"]["command"][services["live"]["command"].index("--port") + 1]
+    assert nginx_value(nginx_conf, "set", within=within) == ["$registry_live", f"live:{port}"]
+    assert nginx_value(nginx_conf, "proxy_pass", within=within) == ["http://$registry_live"]
+    # Looked up per connection, so nginx starts (and serves pages) without the live service.
+    assert nginx_value(nginx_conf, "resolver", within=within)[0] == "127.0.0.11"
+    assert nginx_value(nginx_conf, "proxy_http_version", within=within) == ["1.1"]
+    headers = {
+        args[0].lower(): args[1] for blocks, name, args in nginx_conf if name == "proxy_set_header" and blocks == within
+    }
+    assert headers["upgrade"] == "$http_upgrade"
+    assert headers["connection"] == "$connection_upgrade"
+    assert headers["host"] == "$http_host"  # the Origin check compares the page's host with ALLOWED_HOSTS
+    upgrade_map = {
+        name: args for blocks, name, args in nginx_conf if blocks == ("map $http_upgrade $connection_upgrade",)
+    }
+    assert upgrade_map == {"default": ["upgrade"], "''": ["close"]}
+    # Longer than the pages' ping interval (static/js/live.js), so an open socket is not cut.
+    (timeout,) = nginx_value(nginx_conf, "proxy_read_timeout", within=within)
+    assert nginx_seconds(timeout) > 25
+    assert nginx_value(nginx_conf, "proxy_pass", within=("server", "location /")) == ["http://registry_web"]
 
 
 def test_only_nginx_serves_the_app_to_the_host(services):
