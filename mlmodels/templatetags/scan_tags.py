@@ -107,7 +107,8 @@ def _summary_parts(version) -> list[str]:
         parts = [name, _plural(metadata.get("tensors", 0), "tensor"), f"{count(metadata.get('parameters'))} parameters"]
         return [*parts, dtypes] if dtypes else parts
     if kind == "mlflow":
-        flavors = list(metadata["flavors"]) if isinstance(metadata.get("flavors"), dict) else []
+        # Sorted: PostgreSQL's jsonb keeps an object's keys in its own order, not the file's.
+        flavors = sorted(metadata["flavors"]) if isinstance(metadata.get("flavors"), dict) else []
         return [name, f"flavors {_some(flavors, SUMMARY_ITEMS)}"] if flavors else [name]
     if kind in ("pickle", "joblib", "pytorch", "zip"):
         parts = [name]
@@ -167,7 +168,7 @@ def scan_facts(version) -> list[tuple[str, str]]:
             facts.append(("Header metadata", _some([f"{key}={value}" for key, value in extra.items()], FACT_ITEMS)))
     elif kind == "mlflow":
         flavors = metadata.get("flavors") if isinstance(metadata.get("flavors"), dict) else {}
-        for flavor, options in flavors.items():
+        for flavor, options in sorted(flavors.items()):
             options = options if isinstance(options, dict) else {}
             described = ", ".join(f"{key} {value}" for key, value in options.items() if value is not None)
             facts.append((f"Flavor {flavor}", described or "—"))
