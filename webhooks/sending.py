@@ -7,6 +7,8 @@ the Host header, TLS's server name and the certificate check use the URL's host.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import urllib3
@@ -16,6 +18,7 @@ from webhooks.addresses import Target
 
 USER_AGENT = "ml-registry-webhooks/1"
 KEPT_RESPONSE_BYTES = 300
+DRAINED_RESPONSE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,22 @@ class Outcome:
         return self.status_code is None or self.status_code == 429 or self.status_code >= 500
 
 
-def post(target: Target, *, body: bytes, headers: dict[str, str]) -> Outcome:
+# Connections are kept open per thread and target (checked address, port, host), so a receiver that
+# gets many events pays one TCP (and TLS) handshake, not one per delivery. A target's address is the
+# one checked for this attempt: a connection never outlives the check that chose its address.
+KEPT_TARGETS = 32
+_pools = threading.local()
+
+
+def _pool(target: Target) -> urllib3.HTTPConnectionPool:
+    pools: OrderedDict = getattr(_pools, "by_target", None)
+    if pools is None:
+        pools = _pools.by_target = OrderedDict()
+    key = (target.scheme, target.address, target.port, target.host)
+    pool = pools.get(key)
+    if pool is not None:
+        pools.move_to_end(key)
+        return pool
     timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_SECONDS)
     if target.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
@@ -49,6 +67,14 @@ def post(target: Target, *, body: bytes, headers: dict[str, str]) -> Outcome:
         )
     else:
         pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False, maxsize=1)
+    pools[key] = pool
+    while len(pools) > KEPT_TARGETS:
+        pools.popitem(last=False)[1].close()
+    return pool
+
+
+def post(target: Target, *, body: bytes, headers: dict[str, str]) -> Outcome:
+    pool = _pool(target)
     all_headers = {
         "Host": target.host_header,
         "Content-Type": "application/json",
@@ -56,21 +82,25 @@ def post(target: Target, *, body: bytes, headers: dict[str, str]) -> Outcome:
         **headers,
     }
     try:
-        with pool:
-            response = pool.urlopen(
-                "POST",
-                target.path,
-                body=body,
-                headers=all_headers,
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                assert_same_host=False,
-            )
-            try:
-                excerpt = response.read(KEPT_RESPONSE_BYTES)
-            finally:
-                response.release_conn()
+        response = pool.urlopen(
+            "POST",
+            target.path,
+            body=body,
+            headers=all_headers,
+            redirect=False,
+            retries=False,
+            preload_content=False,
+            assert_same_host=False,
+            timeout=urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_SECONDS),
+        )
+        try:
+            excerpt = response.read(KEPT_RESPONSE_BYTES)
+            # A short answer is read to its end, so its connection serves the next delivery; a long
+            # one's connection is closed rather than read on.
+            if len(response.read(DRAINED_RESPONSE_BYTES)) == DRAINED_RESPONSE_BYTES:
+                response.close()
+        finally:
+            response.release_conn()
     except urllib3.exceptions.NewConnectionError as error:  # before TimeoutError: urllib3 derives it from that
         return Outcome(None, f"Connection failed: {_reason(error)}"[:500])
     except urllib3.exceptions.TimeoutError:

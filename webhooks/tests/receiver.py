@@ -15,6 +15,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    client_port: int = 0
 
 
 @dataclass
@@ -26,19 +27,27 @@ class Answer:
 
 
 class Receiver:
-    def __init__(self, *answers: Answer):
+    def __init__(self, *answers: Answer, keep_alive: bool = False):
         self.answers = list(answers) or [Answer()]
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:
                     receiver.requests.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                        Received(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.time(),
+                            self.client_address[1],
+                        )
                     )
                     answer = receiver.answers[min(len(receiver.requests), len(receiver.answers)) - 1]
                 if answer.delay:

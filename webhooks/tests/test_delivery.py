@@ -13,7 +13,7 @@ from mlmodels.tests.factories import MLModelFactory
 from webhooks import services
 from webhooks.models import Delivery
 from webhooks.tests.factories import WebhookFactory
-from webhooks.tests.receiver import Answer
+from webhooks.tests.receiver import Answer, Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +218,15 @@ def test_the_test_event_reaches_even_a_turned_off_webhook(user, in_process, comm
     payload = StandardWebhook(webhook.secret).verify(request.body, request.headers)
     assert payload["type"] == "webhook.test" and payload["data"]["webhook"] == {"id": webhook.pk}
     assert json.loads(request.body)["model"] is None
+
+
+def test_deliveries_to_one_receiver_share_a_kept_alive_connection(user, in_process, committed):
+    model = MLModelFactory(owner=user)
+    with Receiver(keep_alive=True) as hooked:
+        WebhookFactory(owner=user, url=hooked.url("/one"), events=["lifecycle.changed"])
+        WebhookFactory(owner=user, url=hooked.url("/two"), events=["lifecycle.changed"])
+        promote(model, user, committed)
+        promote(model, user, committed, to_stage="development")
+        requests = hooked.wait_for(4)
+
+    assert len({request.client_port for request in requests}) == 1
