@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "mlmodels",
     "webhooks",
     "live",
+    "mlflow_api",
 ]
 
 MIDDLEWARE = [

@@ -43,6 +43,9 @@ urlpatterns = [
     ),
     path("api/auth/", include("accounts.browsable_api_urls")),  # the browsable API's login link
     path("api/v1/", include("registry.api.urls")),
+    # MLflow's REST API, where its client looks for it (MLFLOW_TRACKING_URI is this server's root).
+    path("api/2.0/mlflow/", include("mlflow_api.urls")),
+    path("ajax-api/2.0/mlflow/", include("mlflow_api.urls")),
     # Anything else under /api/ is a JSON 404, also when DEBUG would show Django's HTML page.
     re_path(r"^api/", api_not_found),
 ]

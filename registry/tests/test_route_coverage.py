@@ -49,6 +49,9 @@ PUBLIC_ROUTES = {
     "rest_framework:logout": "session logout of the browsable API",
     # Operations endpoints and API documentation: monitors, and people exploring the API, have no account.
     "health": "load balancers and monitors probe it without credentials",
+    # MLflow's REST API answers a path it does not serve with its ENDPOINT_NOT_FOUND, signed in or not:
+    # it reads nothing and tells nothing but that the path is not served.
+    "mlflow-endpoint-not-found": "MLflow's ENDPOINT_NOT_FOUND for paths the MLflow API does not serve",
     "schema": "the OpenAPI schema",
     "swagger-ui": "Swagger UI, reading the public schema",
     # The login pages (where every other page sends anonymous visitors) and self-registration.

@@ -1,0 +1,34 @@
+"""The MLflow REST API's paths (``/api/2.0/mlflow/…``, and ``/ajax-api/2.0/mlflow/…`` as MLflow's
+own server serves them too). Anything else under those prefixes is MLflow's ENDPOINT_NOT_FOUND."""
+
+from django.urls import path, re_path
+
+from mlflow_api import registry
+from mlflow_api.views import endpoint_not_found
+
+ENDPOINTS = {
+    "registered-models/create": registry.CreateRegisteredModel,
+    "registered-models/get": registry.GetRegisteredModel,
+    "registered-models/rename": registry.RenameRegisteredModel,
+    "registered-models/update": registry.UpdateRegisteredModel,
+    "registered-models/delete": registry.DeleteRegisteredModel,
+    "registered-models/search": registry.SearchRegisteredModels,
+    "registered-models/get-latest-versions": registry.GetLatestVersions,
+    "registered-models/set-tag": registry.SetRegisteredModelTag,
+    "registered-models/delete-tag": registry.DeleteRegisteredModelTag,
+    "registered-models/alias": registry.RegisteredModelAlias,
+    "model-versions/create": registry.CreateModelVersion,
+    "model-versions/get": registry.GetModelVersion,
+    "model-versions/update": registry.UpdateModelVersion,
+    "model-versions/delete": registry.DeleteModelVersion,
+    "model-versions/search": registry.SearchModelVersions,
+    "model-versions/get-download-uri": registry.GetModelVersionDownloadUri,
+    "model-versions/transition-stage": registry.TransitionModelVersionStage,
+    "model-versions/set-tag": registry.SetModelVersionTag,
+    "model-versions/delete-tag": registry.DeleteModelVersionTag,
+}
+
+urlpatterns = [
+    *(path(route, view.as_view(), name=f"mlflow-{route.replace('/', '-')}") for route, view in ENDPOINTS.items()),
+    re_path(r"^.*$", endpoint_not_found, name="mlflow-endpoint-not-found"),
+]
