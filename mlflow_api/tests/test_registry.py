@@ -62,12 +62,17 @@ def test_search_filters_orders_and_pages(owner_api, user):
         {"filter": "name LIKE '%churn'", "max_results": 2, "page_token": first.json()["next_page_token"]},
     )
     by_tag = owner_api.get(f"{API}/registered-models/search", {"filter": "tags.team = 'risk'"})
+    # What MLflow 3's client adds to every search: its prompts are registered models with this tag.
+    not_prompts = owner_api.get(
+        f"{API}/registered-models/search", {"filter": "name = 'beta-churn' AND tag.`mlflow.prompt.is_prompt` != 'true'"}
+    )
     ordered = owner_api.get(f"{API}/registered-models/search", {"order_by": "name DESC", "filter": "name ILIKE 'A%'"})
 
     assert [m["name"] for m in first.json()["registered_models"]] == ["alpha-churn", "beta-churn"]
     assert [m["name"] for m in rest.json()["registered_models"]] == ["delta-churn"]
     assert "next_page_token" not in rest.json()
     assert [m["name"] for m in by_tag.json()["registered_models"]] == ["gamma-fraud"]
+    assert [m["name"] for m in not_prompts.json()["registered_models"]] == ["beta-churn"]
     assert [m["name"] for m in ordered.json()["registered_models"]] == ["alpha-churn"]
 
 

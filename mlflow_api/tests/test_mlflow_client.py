@@ -1,0 +1,137 @@
+"""The official MLflow client (mlflow-skinny, pinned in client-requirements.txt, in a virtualenv of its
+own) against a live server of ours: its registry calls work unchanged, with an API key as
+MLFLOW_TRACKING_TOKEN, and its errors carry MLflow's codes."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from accounts import services as account_services
+from accounts.tests.factories import UserFactory
+from mlmodels import services
+from mlmodels.tests.factories import MLModelFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".mlflow-client-venv"
+REQUIREMENTS = Path(__file__).with_name("client-requirements.txt")
+
+
+@pytest.fixture(scope="session")
+def mlflow_python() -> Path:
+    """The client's Python, installed on first use (the package index is reachable wherever the tests
+    run: a missing client is a failure, not a skip)."""
+    python = VENV / "bin" / "python"
+    stamp = VENV / "installed-requirements.txt"
+    wanted = REQUIREMENTS.read_text()
+    if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+            check=True,
+        )
+        stamp.write_text(wanted)
+    return python
+
+
+def run_client(python: Path, script: str, *, url: str, token: str) -> dict:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(VENV),
+        "MLFLOW_TRACKING_URI": url,
+        "MLFLOW_TRACKING_TOKEN": token,
+        # Fail fast: the client retries 5xx and connection errors for minutes by default.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    }
+    done = subprocess.run(
+        [str(python), "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+REGISTRY_SCRIPT = """
+    import json
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    def code(call, *args, **kwargs):
+        try:
+            call(*args, **kwargs)
+        except MlflowException as error:
+            return error.error_code
+        return None
+
+    client = MlflowClient()
+    out = {}
+    made = client.create_registered_model("client-churn", tags={"team": "growth"}, description="made by the client")
+    out["created"] = [made.name, made.description, dict(made.tags)]
+    out["duplicate"] = code(client.create_registered_model, "client-churn")
+    out["missing"] = code(client.get_registered_model, "no-such-model")
+    out["not_mine"] = code(client.set_registered_model_tag, "not-mine", "k", "v")
+    client.set_registered_model_tag("client-churn", "stage", "beta")
+    client.delete_registered_model_tag("client-churn", "team")
+    out["tags"] = dict(client.get_registered_model("client-churn").tags)
+    client.update_registered_model("client-churn", description="changed")
+    out["description"] = client.get_registered_model("client-churn").description
+
+    client.set_registered_model_alias("served", "champion", 2)
+    by_alias = client.get_model_version_by_alias("served", "champion")
+    out["alias"] = [by_alias.version, list(by_alias.aliases)]
+    client.set_model_version_tag("served", "2", "validated", "yes")
+    out["version_tags"] = dict(client.get_model_version("served", "2").tags)
+    client.transition_model_version_stage("served", "3", "Staging")
+    out["latest_staging"] = [v.version for v in client.get_latest_versions("served", stages=["Staging"])]
+    out["download_uri"] = client.get_model_version_download_uri("served", "3")
+
+    page = client.search_registered_models(max_results=2)
+    names = [m.name for m in page]
+    while page.token:
+        page = client.search_registered_models(max_results=2, page_token=page.token)
+        names += [m.name for m in page]
+    out["all_names"] = names
+    out["like"] = [m.name for m in client.search_registered_models(filter_string="name LIKE 'client-%'")]
+    out["by_tag"] = [m.name for m in client.search_registered_models(filter_string="tags.stage = 'beta'")]
+    out["versions"] = [v.version for v in client.search_model_versions("name = 'served'")]
+    out["bad_filter"] = code(client.search_registered_models, filter_string="name = 'a' OR name = 'b'")
+
+    client.delete_registered_model_alias("served", "champion")
+    out["alias_gone"] = code(client.get_model_version_by_alias, "served", "champion")
+    client.rename_registered_model("client-churn", "client-churn-2")
+    client.delete_registered_model("client-churn-2")
+    out["deleted"] = code(client.get_registered_model, "client-churn-2")
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_client_drives_the_registry(mlflow_python, live_server):
+    user = UserFactory(username="pipeline")
+    _, token = account_services.api_key_create(actor=user, user=user, name="mlflow", scope="write")
+    served = MLModelFactory(owner=user, name="served")
+    for accuracy in (0.8, 0.9):
+        services.version_record(model=served, actor=user, data={"accuracy": accuracy})
+    MLModelFactory(owner=UserFactory(username="someone-else"), name="not-mine")
+
+    out = run_client(mlflow_python, REGISTRY_SCRIPT, url=live_server.url, token=token)
+
+    assert out["created"] == ["client-churn", "made by the client", {"team": "growth"}]
+    assert out["duplicate"] == "RESOURCE_ALREADY_EXISTS"
+    assert out["missing"] == "RESOURCE_DOES_NOT_EXIST"
+    assert out["not_mine"] == "PERMISSION_DENIED"
+    assert out["tags"] == {"stage": "beta"} and out["description"] == "changed"
+    assert out["alias"] == ["2", ["champion"]]
+    assert out["version_tags"] == {"validated": "yes"}
+    assert out["latest_staging"] == ["3"]
+    assert out["download_uri"] == f"mlflow-artifacts:/registry/models/{served.pk}/versions/3"
+    assert out["all_names"] == ["client-churn", "not-mine", "served"]
+    assert out["like"] == ["client-churn"] and out["by_tag"] == ["client-churn"]
+    assert out["versions"] == ["3", "2", "1"]
+    assert out["bad_filter"] == "INVALID_PARAMETER_VALUE"
+    assert out["alias_gone"] == "RESOURCE_DOES_NOT_EXIST"
+    assert out["deleted"] == "RESOURCE_DOES_NOT_EXIST"
