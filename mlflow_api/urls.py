@@ -3,7 +3,7 @@ own server serves them too). Anything else under those prefixes is MLflow's ENDP
 
 from django.urls import path, re_path
 
-from mlflow_api import registry
+from mlflow_api import registry, tracking
 from mlflow_api.views import endpoint_not_found
 
 ENDPOINTS = {
@@ -26,6 +26,13 @@ ENDPOINTS = {
     "model-versions/transition-stage": registry.TransitionModelVersionStage,
     "model-versions/set-tag": registry.SetModelVersionTag,
     "model-versions/delete-tag": registry.DeleteModelVersionTag,
+    "experiments/get-by-name": tracking.GetExperimentByName,
+    "experiments/get": tracking.GetExperiment,
+    "experiments/create": tracking.CreateExperiment,
+    "experiments/search": tracking.SearchExperiments,
+    "experiments/update": tracking.UpdateExperiment,
+    "experiments/delete": tracking.DeleteExperiment,
+    "experiments/set-experiment-tag": tracking.SetExperimentTag,
 }
 
 urlpatterns = [

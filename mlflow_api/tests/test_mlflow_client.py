@@ -102,6 +102,11 @@ REGISTRY_SCRIPT = """
 
     client.delete_registered_model_alias("served", "champion")
     out["alias_gone"] = code(client.get_model_version_by_alias, "served", "champion")
+    import mlflow
+
+    experiment = mlflow.set_experiment("client-experiment")
+    out["experiment"] = [experiment.name, client.get_experiment(experiment.experiment_id).name]
+    out["experiments"] = sorted(e.name for e in client.search_experiments())
     client.rename_registered_model("client-churn", "client-churn-2")
     client.delete_registered_model("client-churn-2")
     out["deleted"] = code(client.get_registered_model, "client-churn-2")
@@ -135,3 +140,5 @@ def test_the_official_client_drives_the_registry(mlflow_python, live_server):
     assert out["bad_filter"] == "INVALID_PARAMETER_VALUE"
     assert out["alias_gone"] == "RESOURCE_DOES_NOT_EXIST"
     assert out["deleted"] == "RESOURCE_DOES_NOT_EXIST"
+    assert out["experiment"] == ["client-experiment", "client-experiment"]
+    assert "client-experiment" in out["experiments"]
