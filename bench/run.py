@@ -188,6 +188,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         for row in rows:
             row.queries = query_counts[row.workload]
+        # The same requests MLflow gets (bench/mlflow.py), sent to our MLflow-compatible API.
+        from bench.mlflow import mlflow_workloads
+
+        facade_workloads = [
+            w
+            for w in mlflow_workloads(args.scale)
+            if w.name in FACADE_WORKLOADS and (not args.only or w.name in args.only.split(","))
+        ]
+        for workload in facade_workloads:
+            workload.headers["Authorization"] = f"Bearer {token}"
+        print("\n== ours through the MLflow API (MLflow's own requests)", flush=True)
+        facade_rows = drive(
+            server.url, facade_workloads, seconds=args.seconds, modes=modes, connections=args.connections, server=server
+        )
         artifact = artifact_round_trip(server, token, first_id, args.artifact_mib) if args.artifact_mib else None
 
     peer_rows, peer_idle = [], None
@@ -201,7 +215,37 @@ def main(argv: list[str] | None = None) -> int:
                 peer_url, mlflow_workloads(args.scale), seconds=args.seconds, modes=modes, connections=args.connections
             )
     report(args, rows, idle_rss, peer_rows, peer_idle, artifact)
+    report_facade(facade_rows, peer_rows)
     return 0
+
+
+# MLflow's requests our MLflow API serves today (model-versions/create from a source is not served yet).
+FACADE_WORKLOADS = ("list", "search_name", "filter", "search_both", "get_model", "get_version")
+
+
+def report_facade(facade_rows: list[Row], peer_rows: list[Row]) -> None:
+    """The same MLflow requests to both servers: ours (its MLflow API) and MLflow, per mode."""
+    if not facade_rows:
+        return
+    peer = {(row.workload, row.mode): row for row in peer_rows}
+    print("\n### The same MLflow REST requests to our MLflow API and to MLflow")
+    header = "| workload | mode | ours req/s | ours p50 | ours p99 | ours errors |"
+    if peer_rows:
+        header += " MLflow req/s | MLflow p99 | ours/MLflow |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for row in facade_rows:
+        r = row.result
+        line = (
+            f"| {row.workload} | {row.mode} | {r.requests_per_second:.1f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
+            f"{r.errors} |"
+        )
+        other = peer.get((row.workload, row.mode))
+        if other is not None:
+            o = other.result
+            ratio = _ratio(r.requests_per_second, o.requests_per_second)
+            line += f" {o.requests_per_second:.1f} | {o.p99_ms:.1f} | {ratio} |"
+        print(line)
 
 
 def bench_identity(auth: str = "jwt") -> tuple[str, int, int]:

@@ -32,7 +32,9 @@ def model_list(*, user) -> QuerySet[MLModel]:
 
 def model_by_name(*, user, name: str) -> MLModel | None:
     """The model called ``name`` (in any letter case or Unicode form: names are unique that way)."""
-    return model_list(user=user).filter(name_key=name_key(name)).first()
+    # Unordered: with the models' default order, PostgreSQL may walk the created_at index backwards
+    # for the one row instead of reading it from the unique name index.
+    return model_list(user=user).filter(name_key=name_key(name)).order_by().first()
 
 
 # Up to this many matches, a searched list is sorted from the matches themselves (found through the
