@@ -100,7 +100,7 @@ def seed(count: int, *, password: str) -> float:
             INSERT INTO {t["model"]} (
                 owner_id, experiment_id, name, name_key, description, framework, task_type, lifecycle,
                 accuracy, precision, recall, f1_score, hyperparameters, tags, aliases, file, file_size,
-                file_sha256, latest_version, created_at, updated_at)
+                file_sha256, file_count, latest_version, created_at, updated_at)
             SELECT (%(owners)s::bigint[])[i %% {OWNERS} + 1],
                    (%(experiments)s::bigint[])[i %% %(experiment_count)s + 1],
                    'model-' || i, 'model-' || i, 'seed model ' || i,
@@ -113,7 +113,7 @@ def seed(count: int, *, password: str) -> float:
                    jsonb_build_object('team', 'team-' || i %% 20, 'dataset', 'snapshot-' || i %% 7),
                    CASE WHEN i %% 2 = 0 THEN jsonb_build_object('champion', 3, 'challenger', 2)
                         ELSE jsonb_build_object('challenger', 3) END,
-                   NULL, NULL, NULL, 3,
+                   NULL, NULL, NULL, 0, 3,
                    %(now)s - make_interval(secs => %(count)s - i),
                    %(now)s - make_interval(secs => %(count)s - i)
             FROM generate_series(0, %(count)s - 1) AS i
@@ -131,10 +131,10 @@ def seed(count: int, *, password: str) -> float:
             INSERT INTO {t["version"]} (
                 model_id, version_number, accuracy, precision, recall, f1_score, hyperparameters, tags,
                 scan_status, scan_findings, artifact_format, artifact_metadata,
-                file, file_size, file_sha256, experiment_id, created_by_id, note, created_at)
+                file, file_size, file_sha256, file_count, experiment_id, created_by_id, note, created_at)
             SELECT m.id, v.n, m.accuracy - (3 - v.n) * 0.01, m.precision, m.recall, m.f1_score,
                    m.hyperparameters, jsonb_build_object('run', 'run-' || v.n),
-                   '', '[]'::jsonb, '', '{{}}'::jsonb, NULL, NULL, NULL,
+                   '', '[]'::jsonb, '', '{{}}'::jsonb, NULL, NULL, NULL, 0,
                    m.experiment_id, m.owner_id,
                    CASE WHEN v.n = 1 THEN 'Initial version' ELSE 'retrained' END,
                    m.created_at + make_interval(secs => v.n - 1)

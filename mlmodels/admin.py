@@ -10,7 +10,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from mlmodels import services
-from mlmodels.models import AliasEvent, ApprovalRequest, LifecycleEvent, MLModel, ModelVersion, ProtectedAlias, Stage
+from mlmodels.models import (
+    AliasEvent,
+    ApprovalRequest,
+    LifecycleEvent,
+    MLModel,
+    ModelVersion,
+    ProtectedAlias,
+    Stage,
+    VersionFile,
+)
 from registry.validators import normalize_name
 
 READ_ONLY_MODEL_FIELDS = (
@@ -77,6 +86,7 @@ class ModelVersionInline(ReadOnlyInline):
         "f1_score",
         "file",
         "file_size",
+        "file_count",
         "created_by",
         "note",
         "tags",
@@ -84,6 +94,15 @@ class ModelVersionInline(ReadOnlyInline):
     )
     readonly_fields = fields
     ordering = ("-version_number",)
+
+
+class VersionFileInline(ReadOnlyInline):
+    """A folder version's files: path, size, sha256 and where each is stored."""
+
+    model = VersionFile
+    fields = ("path", "size", "sha256", "key")
+    readonly_fields = fields
+    ordering = ("path",)
 
 
 class LifecycleEventInline(ReadOnlyInline):
@@ -189,6 +208,7 @@ class ModelVersionAdmin(ViewOnlyAdmin):
     list_filter = ("model__framework", "model__lifecycle")
     search_fields = ("model__name", "note")
     list_select_related = ("model", "created_by")
+    inlines = (VersionFileInline,)
 
 
 @admin.register(LifecycleEvent)

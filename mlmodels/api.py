@@ -8,9 +8,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -134,6 +135,12 @@ class LifecycleMoveSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
 
 
+class VersionFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     model_id = serializers.IntegerField(read_only=True)
     file_path = serializers.CharField(source="file", read_only=True, allow_null=True)
@@ -146,6 +153,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     scan_findings = serializers.ListField(child=serializers.CharField(), read_only=True)
     artifact_metadata = serializers.DictField(read_only=True)
     aliases = serializers.SerializerMethodField()
+    # A folder artifact's files (file_path is null then); empty for a single file or none.
+    files = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -159,6 +168,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "file_path",
             "file_size",
             "file_sha256",
+            "file_count",
             "experiment_id",
             "created_by_id",
             "note",
@@ -169,6 +179,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "scanned_at",
             "created_at",
             "aliases",
+            "files",
         )
         read_only_fields = fields
 
@@ -179,17 +190,31 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             version.model.aliases if aliases is None else aliases, version.version_number
         )
 
+    @extend_schema_field(VersionFileSerializer(many=True))
+    def get_files(self, version) -> list[dict]:
+        if not version.file_count:
+            return []
+        return selectors.version_files_by_id([version.pk])[version.pk]
+
 
 # The reads of versions (list, get) and the new version's response show ModelVersionSerializer's
-# output from rows of these columns, and then the aliases pointing at each (from the model's row).
+# output from rows of these columns, and then the aliases pointing at each (from the model's row)
+# and a folder's files.
 VERSION_ROW = RowFormat(
-    ModelVersionSerializer.Meta.fields[:-1], sources={"file_path": "file"}, datetimes=("created_at", "scanned_at")
+    ModelVersionSerializer.Meta.fields[:-2], sources={"file_path": "file"}, datetimes=("created_at", "scanned_at")
 )
 
 
-def version_output(data: dict, model_aliases: dict[str, int]) -> dict:
-    """A version's answer from VERSION_ROW's, with the aliases pointing at it."""
+def version_output(data: dict, model_aliases: dict[str, int], files: dict[int, list[dict]] | None = None) -> dict:
+    """A version's answer from VERSION_ROW's, with the aliases pointing at it and its files (from
+    ``files``, the page's files by version id, or one query for a folder version)."""
     data["aliases"] = selectors.aliases_of_version(model_aliases, data["version_number"])
+    if not data["file_count"]:
+        data["files"] = []
+    elif files is not None:
+        data["files"] = files[data["id"]]
+    else:
+        data["files"] = selectors.version_files_by_id([data["id"]])[data["id"]]
     return data
 
 
@@ -203,6 +228,34 @@ class VersionCreateSerializer(StrictSerializer):
         source="experiment", queryset=MLModel.experiment_model().objects.all(), allow_null=True, required=False
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
+
+
+class FolderUploadSerializer(StrictSerializer):
+    file = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        allow_empty=False,
+        help_text="The folder's files, one part each.",
+    )
+    path = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False),
+        required=False,
+        help_text="Each file's relative path (MLmodel, artifacts/vocab.txt), in the order of the files; "
+        "without it, each file's name. Needed for files in subfolders: a part's file name loses its folders.",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_LENGTH, default="")
+    accuracy = _metric_field()
+    precision = _metric_field()
+    recall = _metric_field()
+    f1_score = _metric_field()
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        paths = attrs.get("path")
+        if paths is not None and len(paths) != len(attrs["file"]):
+            raise serializers.ValidationError(
+                {"path": [f"One path per file: {len(attrs['file'])} files, {len(paths)} paths."]}
+            )
+        return attrs
 
 
 class RollbackSerializer(StrictSerializer):
@@ -399,9 +452,10 @@ class MLModelViewSet(
             output = version_output(VERSION_ROW.format_instance(version), model.aliases)
             return Response(output, status=status.HTTP_201_CREATED)
         page = self.paginate_queryset(selectors.version_rows(model=model, columns=VERSION_ROW.columns))
-        return self.get_paginated_response(
-            [version_output(row, model.aliases) for row in VERSION_ROW.format_rows(page)]
-        )
+        rows = VERSION_ROW.format_rows(page)
+        # One query for the files of the page's folder versions, none when it shows no folder.
+        files = selectors.version_files_by_id([row["id"] for row in rows if row["file_count"]])
+        return self.get_paginated_response([version_output(row, model.aliases, files) for row in rows])
 
     def _tag(self, request, model, key: str, version_number: int | None):
         if request.method == "DELETE":
@@ -564,6 +618,111 @@ class MLModelViewSet(
         )
         return Response(ModelVersionSerializer(new_version).data, status=status.HTTP_201_CREATED)
 
+    def _readable_version(self, pk, number) -> ModelVersion:
+        version = selectors.version_get(user=self.request.user, model_id=_id_or_404(pk), number=int(number))
+        if version is None:
+            self.get_object()  # 404 naming the model when it is the model that is missing
+            raise Http404("This model has no version with that number.")
+        return version
+
+    @extend_schema(
+        summary="Upload a folder as a new version",
+        description="An MLflow model or any folder of files: one `file` part per file, with a `path` part "
+        "per file (in the same order) giving its relative path. Paths are relative POSIX paths: no '..', no "
+        "leading '/', no backslash, no control characters, no empty segments. All or nothing: a refused "
+        "file stores none.",
+        request={"multipart/form-data": FolderUploadSerializer},
+        responses={
+            201: ModelVersionSerializer,
+            400: OpenApiResponse(description="Field errors, a refused path"),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            413: ErrorSerializer,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="versions/files",
+        parser_classes=[MultiPartParser],
+        serializer_class=FolderUploadSerializer,
+        filterset_class=None,
+    )
+    def version_files_upload(self, request, pk=None):
+        model = self.get_object()
+        serializer = FolderUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        uploads, paths, note = data.pop("file"), data.pop("path", None), data.pop("note")
+        paths = paths if paths is not None else [upload.name for upload in uploads]
+        version = services.version_create_with_files(
+            model=model, actor=request.user, files=list(zip(paths, uploads, strict=True)), note=note, data=data
+        )
+        output = version_output(VERSION_ROW.format_instance(version), model.aliases)
+        return Response(output, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="List a folder version's files",
+        parameters=[NUMBER],
+        responses=VersionFileSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]+)/files",
+        serializer_class=VersionFileSerializer,
+        filterset_class=None,
+    )
+    def version_file_list(self, request, pk=None, number=None):
+        version = self._readable_version(pk, number)
+        page = self.paginate_queryset(services.version_files(version).values("path", "size", "sha256"))
+        return self.get_paginated_response(list(page))
+
+    @extend_schema(
+        summary="Download one file of a folder version",
+        parameters=[NUMBER, OpenApiParameter("path", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]+)/files/(?P<path>.+)",
+        serializer_class=ErrorSerializer,
+        filterset_class=None,
+    )
+    def version_file(self, request, pk=None, number=None, path=None):
+        version = self._readable_version(pk, number)
+        try:
+            file, stream = services.version_file_open(version, path)
+        except LookupError as missing:
+            raise Http404(str(missing)) from None
+        return _file_response(file.key, size=file.size, stream=stream)
+
+    @extend_schema(
+        summary="Download a version's artifact",
+        description="Its file, or for a folder version a zip of its files, streamed as it is built.",
+        parameters=[NUMBER],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: ErrorSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]+)/download",
+        serializer_class=ErrorSerializer,
+        filterset_class=None,
+    )
+    def version_download(self, request, pk=None, number=None):
+        version = self._readable_version(pk, number)
+        if version.file_count:
+            return _zip_response(version, file_name=f"model-{version.model_id}-v{version.version_number}.zip")
+        if not version.file:
+            raise Http404(f"Version {version.version_number} has no artifact.")
+        return _file_response(version.file, size=version.file_size)
+
     @extend_schema(summary="The lifecycle audit trail", responses=LifecycleEventSerializer(many=True))
     @action(detail=True, methods=["get"], serializer_class=LifecycleEventSerializer, filterset_class=None)
     def history(self, request, pk=None):
@@ -573,7 +732,8 @@ class MLModelViewSet(
 
     @extend_schema(
         summary="Download the current artifact",
-        description="302 to a presigned URL when artifacts are in S3; the file itself otherwise.",
+        description="302 to a presigned URL when artifacts are in S3; the file itself otherwise. A folder "
+        "artifact (an MLflow model) downloads as a zip of its files, streamed as it is built.",
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             302: OpenApiResponse(description="Redirect to a presigned S3 URL"),
@@ -583,6 +743,10 @@ class MLModelViewSet(
     @action(detail=True, methods=["get"], filterset_class=None)
     def download(self, request, pk=None):
         model = self.get_object()
+        if model.file_count:
+            # The current artifact is its newest version's (the model's fields follow it).
+            version = selectors.version_list(model=model).first()
+            return _zip_response(version, file_name=f"{model.name}-v{version.version_number}.zip")
         if not model.file:
             raise Http404("This model has no artifact file.")
         url = artifact_presigned_url(model.file, expires_in=settings.PRESIGNED_URL_SECONDS)
@@ -598,18 +762,29 @@ def _id_or_404(pk: str) -> int:
         raise Http404("No MLModel matches the given query.") from None
 
 
-def _file_response(key: str, *, size: int | None) -> FileResponse:
+def _file_response(key: str, *, size: int | None, stream=None) -> FileResponse:
     """An artifact as bytes to save. Whatever its name, never a page or a script of this origin: an
     uploaded ``evil.js`` was served as text/javascript, which the CSP's ``script-src 'self'`` trusts."""
     name = key.rsplit("/", 1)[-1]
     response = FileResponse(
-        artifact_open_stream(key), as_attachment=True, filename=name, content_type=ARTIFACT_CONTENT_TYPE
+        stream or artifact_open_stream(key), as_attachment=True, filename=name, content_type=ARTIFACT_CONTENT_TYPE
     )
+    return _as_download(response, size=size)
+
+
+def _as_download(response, *, size: int | None):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     if size is not None:
         response["Content-Length"] = str(size)
     return response
+
+
+def _zip_response(version: ModelVersion, *, file_name: str) -> StreamingHttpResponse:
+    """A folder version as a zip, built while it is sent (its length is not known ahead)."""
+    response = StreamingHttpResponse(services.version_zip_stream(version), content_type=ARTIFACT_CONTENT_TYPE)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=file_name)
+    return _as_download(response, size=None)
 
 
 # --- files --------------------------------------------------------------------------------------

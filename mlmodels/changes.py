@@ -45,7 +45,7 @@ def check_move(locked: MLModel, to_stage: str) -> None:
             },
             code="invalid_transition",
         )
-    if to_stage == Stage.PRODUCTION and not locked.file:
+    if to_stage == Stage.PRODUCTION and not locked.has_artifact:
         raise ValidationError(
             {"lifecycle": "A model without an artifact file cannot go to production. Upload a file first."},
             code="missing_file",

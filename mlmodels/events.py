@@ -7,7 +7,9 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
                        a ``version.created``: the model's current file follows its newest version)
 ``model.deleted``      id, name, owner_id (built before the delete: the row is gone once it commits)
 ``version.created``    version, file {key, size, sha256} or None, note; rolled_back_from when a
-                       rollback recorded it. The model's current state is this version's snapshot.
+                       rollback recorded it; for a folder artifact (file None), files {count, size,
+                       paths (the first 100, sorted)}, and source (the stored folder it was copied
+                       from) when it was. The model's current state is this version's snapshot.
 ``version.deleted``    version, aliases (the aliases that pointed at it, dropped: each has its own
                        ``alias.deleted`` too)
 ``lifecycle.changed``  from_stage, to_stage, comment
@@ -74,6 +76,8 @@ def model_deleted(model, *, actor) -> Event:
 def version_created(version, *, actor, **extra) -> Event:
     """``version`` was recorded; ``extra`` adds to the data (``rolled_back_from``)."""
     file = {"key": version.file, "size": version.file_size, "sha256": version.file_sha256} if version.file else None
+    if (files := getattr(version, "files_summary", None)) is not None:
+        extra = {"files": files, **extra}
     # A version the services just recorded holds the model instance it was created with: no query.
     return model_event(
         VERSION_CREATED,

@@ -74,18 +74,18 @@ def _metric_checks(prefix: str) -> list[models.CheckConstraint]:
     ]
 
 
-def _file_key_check(prefix: str) -> models.CheckConstraint:
+def _file_key_check(prefix: str, field: str = "file") -> models.CheckConstraint:
     """The database's own guard on stored locations: a file key is NULL or a relative key under
     ``users/`` as the storage service writes it. Nothing a client sends can become a ``file:`` or
     ``s3://`` URI, a ``//host`` reference, an absolute or ``..`` path, or carry a query or fragment.
     (The services only ever write keys from ``storage.artifact_key``; this holds even if a future
     code path forgets to.)"""
     forbidden = ("..", "//", ":", "?", "#", "\\", "%")
-    well_formed = Q(file__startswith="users/")
+    well_formed = Q(**{f"{field}__startswith": "users/"})
     for fragment in forbidden:
-        well_formed &= ~Q(file__contains=fragment)
+        well_formed &= ~Q(**{f"{field}__contains": fragment})
     return models.CheckConstraint(
-        condition=Q(file__isnull=True) | well_formed,
+        condition=Q(**{f"{field}__isnull": True}) | well_formed,
         name=f"{prefix}_file_key_registry_written",
         violation_error_message="A file key is a relative users/… key written by the registry.",
     )
@@ -145,6 +145,9 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
     file_size = models.BigIntegerField(null=True, blank=True)
     file_sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # How many files the current artifact has when it is a folder (its newest version's VersionFile
+    # rows); 0 for a single file or none. A column, so that "has an artifact" costs no query.
+    file_count = models.PositiveIntegerField(default=0, editable=False)
     # The highest version number recorded; the version service increments it under a row lock.
     latest_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -202,6 +205,11 @@ class MLModel(FieldedConstraintsMixin, models.Model):
     def allowed_moves(self) -> tuple[str, ...]:
         return ALLOWED_MOVES[self.lifecycle]
 
+    @property
+    def has_artifact(self) -> bool:
+        """A single file or a folder of files (what production, rollbacks and downloads need)."""
+        return bool(self.file) or self.file_count > 0
+
 
 class ScanStatus(models.TextChoices):
     PENDING = "pending", "Scan pending"
@@ -225,6 +233,8 @@ class ModelVersion(models.Model):
     file = models.CharField("file key", max_length=1024, null=True, blank=True)  # noqa: DJ001
     file_size = models.BigIntegerField(null=True, blank=True)
     file_sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # A folder artifact's number of files (its VersionFile rows, ``files``); 0 for a single file or none.
+    file_count = models.PositiveIntegerField(default=0, editable=False)
     experiment = models.ForeignKey(
         "experiments.Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="model_versions"
     )
@@ -255,6 +265,50 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} v{self.version_number}"
+
+    @property
+    def has_artifact(self) -> bool:
+        return bool(self.file) or self.file_count > 0
+
+    @property
+    def is_folder(self) -> bool:
+        return self.file_count > 0
+
+
+# A folder version holds at most this many files: an MLflow model has a handful, a checkpoint folder
+# a few hundred; beyond, the scans and the zip download would take too long for one request or task.
+MAX_FILES_PER_VERSION = 10_000
+MAX_FILE_PATH_LENGTH = 1024
+
+
+class VersionFile(models.Model):
+    """One file of a version whose artifact is a folder (an MLflow model: ``MLmodel``,
+    ``model.pkl``…): its path inside the folder and where it is stored.
+
+    The key is under the prefix of the version that stored it (``users/{o}/models/{m}/v{n}/``); a
+    rollback's version has rows of its own pointing at the same keys, so a stored object stays while
+    any row names it (``mlmodels.signals``). Paths are checked by ``mlmodels.folders``.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=MAX_FILE_PATH_LENGTH)
+    key = models.CharField("file key", max_length=1024)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "version file"
+        ordering = ["version", "path"]
+        indexes = [models.Index(fields=["key"], name="versionfile_key_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "path"], name="versionfile_unique_path_per_version"),
+            models.CheckConstraint(condition=Q(size__gte=0), name="versionfile_size_not_negative"),
+            _file_key_check("versionfile", field="key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}: {self.path}"
 
 
 class LifecycleEvent(models.Model):

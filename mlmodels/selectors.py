@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.functions import Coalesce
 
 from mlmodels.models import (
@@ -19,6 +19,7 @@ from mlmodels.models import (
     ModelVersion,
     ProtectedAlias,
     Stage,
+    VersionFile,
 )
 from mlmodels.paths import ArtifactPath
 from registry.validators import name_key
@@ -161,7 +162,31 @@ def artifact_record(*, path: ArtifactPath, user=None) -> ArtifactRecord | None:
     if model.file == path.key:
         return ArtifactRecord(model_id=model.pk, size=model.file_size)
     sizes = model.versions.filter(file=path.key).values_list("file_size", flat=True)[:1]
+    if not sizes:
+        # A file at the top of a folder version (users/…/v{n}/MLmodel) has a path of this shape too.
+        sizes = VersionFile.objects.filter(version__model=model, key=path.key).values_list("size", flat=True)[:1]
     return ArtifactRecord(model_id=model.pk, size=sizes[0]) if sizes else None
+
+
+def with_version_files(versions: list[ModelVersion]) -> list[ModelVersion]:
+    """``versions`` with the files of the folder ones (``version.files.all()``, by path) in one query;
+    none when no version is a folder."""
+    folders = [version for version in versions if version.file_count]
+    if folders:
+        prefetch_related_objects(folders, Prefetch("files", queryset=VersionFile.objects.order_by("path")))
+    return versions
+
+
+def version_files_by_id(version_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The files (path, size, sha256) of each of the folder versions ``version_ids``, by path: one
+    query, however many versions a page of the API shows."""
+    files: dict[int, list[dict[str, Any]]] = {version_id: [] for version_id in version_ids}
+    if not version_ids:
+        return files
+    rows = VersionFile.objects.filter(version_id__in=version_ids).order_by("version_id", "path")
+    for version_id, path, size, sha256 in rows.values_list("version_id", "path", "size", "sha256").iterator():
+        files[version_id].append({"path": path, "size": size, "sha256": sha256})
+    return files
 
 
 DASHBOARD_COUNTS_KEY = "dashboard:model-counts"

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.roles import can_approve
-from mlmodels import approvals, changes, selectors, uploads
+from mlmodels import approvals, changes, folders, selectors, uploads
 from mlmodels.events import (
     alias_was_deleted,
     alias_was_set,
@@ -43,6 +46,7 @@ from mlmodels.events import (
     version_deleted,
 )
 from mlmodels.models import (
+    MAX_FILES_PER_VERSION,
     METRIC_FIELDS,
     ApprovalAction,
     ApprovalRequest,
@@ -51,14 +55,18 @@ from mlmodels.models import (
     ProtectedAlias,
     ScanStatus,
     Stage,
+    VersionFile,
 )
 from mlmodels.scans import ScanReport, scan_artifact
 from mlmodels.storage import (
     StoredArtifact,
+    artifact_copy,
     artifact_delete,
     artifact_keys,
     artifact_modified_at,
     artifact_open_stream,
+    artifact_sized_keys,
+    artifact_store,
 )
 from registry.errors import TooLarge
 from registry.events import publish
@@ -68,11 +76,12 @@ from registry.validators import MAX_TAGS, check_free_text, name_key, normalize_n
 # A scan copies an artifact from storage into memory up to this size, into a temporary file beyond.
 SCAN_IN_MEMORY_BYTES = 64 * 1024 * 1024
 # A change to any of these records a new version; the rest is descriptive metadata.
-VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256")
+VERSIONED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256", "file_count")
 EDITABLE_FIELDS = frozenset(
     {"name", "description", "framework", "task_type", "experiment", *METRIC_FIELDS, "hyperparameters"}
 )
-FILE_FIELDS = ("file", "file_size", "file_sha256")
+# A version's artifact: one file (file, file_size, file_sha256) or a folder (file_count VersionFile rows).
+FILE_FIELDS = ("file", "file_size", "file_sha256", "file_count")
 SNAPSHOT_FIELDS = (*METRIC_FIELDS, "hyperparameters", *FILE_FIELDS, "experiment")
 # The fields the non-metric constraints of MLModel read (unique name per owner, valid stage, file key).
 UNIQUE_OR_CHECKED_FIELDS = frozenset({"name", "owner", "lifecycle", "file"})
@@ -133,9 +142,20 @@ def _versioned_state(model: MLModel) -> tuple:
 
 
 def _save_with_version(
-    model: MLModel, *, actor, changed_fields: set[str], note: str, new_version: bool
+    model: MLModel,
+    *,
+    actor,
+    changed_fields: set[str],
+    note: str,
+    new_version: bool,
+    files: list[folders.FolderFile] | None = None,
+    files_from: ModelVersion | None = None,
 ) -> ModelVersion | None:
-    """Validate the changed fields, save, and snapshot the model as version latest+1 if asked."""
+    """Validate the changed fields, save, and snapshot the model as version latest+1 if asked.
+
+    A folder artifact's rows come along: ``files`` for a folder just stored; otherwise, when the
+    model's artifact is a folder, those of ``files_from`` (a rollback's version) or of the version
+    this one follows (a new snapshot keeps the artifact it had)."""
     untouched = [f.name for f in MLModel._meta.concrete_fields if f.name not in changed_fields]
     model.full_clean(exclude=untouched, validate_constraints=False)
     # The metrics' CHECK constraints say what their field validators just checked (and the database
@@ -150,20 +170,41 @@ def _save_with_version(
         return None
     model.latest_version += 1
     model.save(update_fields={*update_fields, "latest_version"})
-    return ModelVersion.objects.create(
+    version = ModelVersion.objects.create(
         model=model,
         version_number=model.latest_version,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         note=note,
         # A stored file waits for its scan (the version.created subscriber asks for it).
-        scan_status=ScanStatus.PENDING if model.file else "",
+        scan_status=ScanStatus.PENDING if model.has_artifact else "",
         # By attname (experiment_id): the snapshot needs no query for the experiment row.
         **{attname: getattr(model, attname) for attname in SNAPSHOT_ATTNAMES},
     )
+    if files is not None:
+        rows = [
+            VersionFile(version=version, path=f.path, key=f.stored.key, size=f.stored.size, sha256=f.stored.sha256)
+            for f in files
+        ]
+    elif model.file_count:
+        source = (
+            files_from
+            or model.versions.filter(version_number__lt=version.version_number).order_by("-version_number").first()
+        )
+        rows = [
+            VersionFile(version=version, path=path, key=key, size=size, sha256=sha256)
+            for path, key, size, sha256 in source.files.values_list("path", "key", "size", "sha256").iterator()
+        ]
+    else:
+        return version
+    VersionFile.objects.bulk_create(rows, batch_size=1000)
+    # What the version.created event says of the folder (it is built without a query).
+    version.files_summary = folders.files_summary(rows)
+    return version
 
 
 def _set_file(model: MLModel, stored: StoredArtifact) -> None:
     model.file, model.file_size, model.file_sha256 = stored.key, stored.size, stored.sha256
+    model.file_count = 0
 
 
 class FileTooLarge(TooLarge):
@@ -283,6 +324,181 @@ def model_attach_file(*, model: MLModel, actor, file: IO[bytes], note: str = "")
     return version
 
 
+VERSION_DATA_FIELDS = frozenset({*METRIC_FIELDS, "hyperparameters", "experiment"})
+
+
+def _check_version_data(model: MLModel, actor, data: dict[str, Any], note: str) -> None:
+    _ensure_can_change(model, actor)
+    _check_fields(data, VERSION_DATA_FIELDS)
+    check_free_text(note=note)
+    if "experiment" in data:
+        _ensure_can_link(data["experiment"], actor, linked_id=model.experiment_id)
+
+
+def version_create_with_files(
+    *,
+    model: MLModel,
+    actor,
+    files: Iterable[tuple[str, IO[bytes]]],
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Record a new version whose artifact is the folder ``files``: (relative POSIX path, readable
+    binary stream) pairs, each streamed to ``{version prefix}/{path}`` with its size and sha256
+    computed on the way; ``data`` (metrics, hyperparameters, experiment) applied as ``version_record``
+    does. All or nothing: a bad path is refused before anything is stored, and any failure later
+    (storage, database) removes every file stored so far and writes no row."""
+    data = dict(data or {})
+    _check_version_data(model, actor, data, note)
+    files = list(files)
+    paths = folders.validate_file_set(path for path, _ in files)
+    for path in paths:
+        folders.check_key_length(model, path)
+    for _, stream in files:
+        _check_size(stream)
+
+    def writer(stream: IO[bytes]) -> folders.Writer:
+        return lambda key: artifact_store(key=key, source=stream)
+
+    version = _record_folder(
+        model=model, actor=actor, data=data, writers=[(path, writer(stream)) for path, stream in files], note=note
+    )
+    publish(version_created(version, actor=actor))
+    return version
+
+
+def version_create_from_stored(
+    *, model: MLModel, actor, source_prefix: str, note: str = "", data: dict[str, Any] | None = None
+) -> ModelVersion:
+    """Record a new version whose artifact is a copy of every object under ``source_prefix`` in the
+    registry's own storage (a run's artifacts folder, another version's folder), each copied inside
+    the storage (S3 CopyObject, a streamed local copy) under the new version's prefix, named by its
+    path below ``source_prefix``. The prefix must be in the registry's namespace (``users/{id}/…``)
+    and name something that exists (``LookupError`` otherwise); other rules as
+    ``version_create_with_files``."""
+    data = dict(data or {})
+    _check_version_data(model, actor, data, note)
+    prefix = _readable_prefix(source_prefix, actor)
+    entries = []
+    for entry in artifact_sized_keys(prefix):
+        if len(entries) >= MAX_FILES_PER_VERSION:
+            raise ValidationError(
+                {"source": f"More than {MAX_FILES_PER_VERSION} files under {prefix}/; a version holds at most that."},
+                code="too_many_files",
+            )
+        entries.append(entry)
+    if not entries:
+        raise ValidationError({"source": f"No stored files under {prefix}/."}, code="no_files")
+    paths = folders.validate_file_set(key[len(prefix) + 1 :] for key, _ in entries)
+    for path in paths:
+        folders.check_key_length(model, path)
+
+    def writer(source_key: str, size: int) -> folders.Writer:
+        return lambda key: artifact_copy(source_key=source_key, target_key=key, size=size)
+
+    writers = [(path, writer(key, size)) for path, (key, size) in zip(paths, entries, strict=True)]
+    version = _record_folder(model=model, actor=actor, data=data, writers=writers, note=note)
+    publish(version_created(version, actor=actor, source=prefix))
+    return version
+
+
+# users/{id}/ then at least one more segment: the namespace every stored object of the registry is in.
+_NAMESPACE = re.compile(r"users/(?P<owner>[1-9][0-9]{0,18})/(?P<rest>.+)")
+_MODEL_FOLDER = re.compile(r"models/(?P<model>[1-9][0-9]{0,18})(?:/(?P<part>[^/]+))?(?:/.*)?")
+_VERSION_PART = re.compile(r"v(?P<number>[1-9][0-9]{0,9})")
+
+
+def _readable_prefix(source_prefix: object, actor) -> str:
+    """``source_prefix`` without its trailing slash, once checked: a path like the registry writes
+    (no traversal, encoded or control characters, empty segments) under ``users/{id}/`` of an
+    existing user, which a signed-in ``actor`` may read (everyone signed in reads everything). Under
+    a model's folder it must be a version that exists, never an upload still in flight."""
+    if not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied("Sign in to read stored files.")
+    if not isinstance(source_prefix, str) or not source_prefix.strip("/"):
+        raise ValidationError({"source": "A source folder (users/{id}/…) is required."}, code="invalid_source")
+    prefix = source_prefix.removesuffix("/")
+    try:
+        folders.validate_file_path(prefix)
+    except ValidationError as error:
+        raise ValidationError({"source": error.messages}, code="invalid_source") from None
+    match = _NAMESPACE.fullmatch(prefix)
+    if match is None:
+        raise ValidationError(
+            {"source": "The source folder must be in the registry's storage: users/{id}/…"}, code="outside_namespace"
+        )
+    owner_id = int(match["owner"])
+    if not get_user_model().objects.filter(pk=owner_id).exists():
+        raise LookupError(f"Nothing is stored under {prefix}/.")
+    rest = match["rest"]
+    if rest == "models" or rest.startswith("models/"):
+        folder = _MODEL_FOLDER.fullmatch(rest)
+        version = folder and folder["part"] and _VERSION_PART.fullmatch(folder["part"])
+        if not version:
+            raise ValidationError(
+                {
+                    "source": "Under a model's folder, the source must be one of its versions: "
+                    "users/{id}/models/{id}/v{n}/."
+                },
+                code="invalid_source",
+            )
+        exists = ModelVersion.objects.filter(
+            model_id=int(folder["model"]), model__owner_id=owner_id, version_number=int(version["number"])
+        ).exists()
+        if not exists:
+            raise LookupError(f"Nothing is stored under {prefix}/.")
+    return prefix
+
+
+def _record_folder(
+    *, model: MLModel, actor, data: dict[str, Any], writers: list[tuple[str, folders.Writer]], note: str
+) -> ModelVersion:
+    """Store the folder, then record it with ``data`` as the next version (returned), the number
+    decided under the row lock as ``_apply_with_file`` does."""
+    with (
+        integrity_as_validation(_with_changes(model, data)),
+        folders.next_version_folder(model=model, writers=writers) as folder,
+        transaction.atomic(),
+    ):
+        locked = changes.lock(model)
+        for field, value in data.items():
+            setattr(locked, field, value)
+        placed = folder.place(model=locked, version_number=locked.latest_version + 1)
+        locked.file = locked.file_size = locked.file_sha256 = None
+        locked.file_count = len(placed)
+        version = _save_with_version(
+            locked,
+            actor=actor,
+            changed_fields={*data, *FILE_FIELDS},
+            note=note or "New artifact folder",
+            new_version=True,
+            files=placed,
+        )
+    changes.refresh_from(model, locked)
+    return version
+
+
+def version_files(version: ModelVersion) -> QuerySet[VersionFile]:
+    """The files of a folder version, by path (none for a single-file version)."""
+    return version.files.order_by("path")
+
+
+def version_file_open(version: ModelVersion, path: str) -> tuple[VersionFile, IO[bytes]]:
+    """The file ``path`` of a folder version and a forward-only stream of its bytes (close it);
+    ``LookupError`` when the version has no such file, ``ValidationError`` for a malformed path."""
+    folders.validate_file_path(path)
+    file = version.files.filter(path=path).first()
+    if file is None:
+        raise LookupError(f"Version {version.version_number} has no file {path!r}.")
+    return file, artifact_open_stream(file.key)
+
+
+def version_zip_stream(version: ModelVersion) -> Iterator[bytes]:
+    """The folder of ``version`` as a zip, produced chunk by chunk as it is read (never whole in
+    memory or on disk); its files read in batches from the database."""
+    return folders.zip_stream(version_files(version).iterator(chunk_size=500), open_stream=artifact_open_stream)
+
+
 def _apply(*, model: MLModel, actor, data: dict[str, Any], note: str, always_version: bool) -> ModelVersion | None:
     """Apply ``data`` to ``model`` under its row lock; returns the version it recorded, if any."""
     with integrity_as_validation(_with_changes(model, data)), transaction.atomic():
@@ -331,7 +547,7 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
     check_free_text(note=note)
     with transaction.atomic():
         locked = changes.lock(model)
-        if locked.lifecycle == Stage.PRODUCTION and not version.file:
+        if locked.lifecycle == Stage.PRODUCTION and not version.has_artifact:
             raise ValidationError(
                 {
                     "version": f"Version {version.version_number} has no artifact file and the model is in "
@@ -348,8 +564,11 @@ def model_rollback(*, version: ModelVersion, actor, note: str = "") -> ModelVers
             changed_fields=set(SNAPSHOT_FIELDS),
             note=note or f"Rolled back to version {version.version_number}",
             new_version=True,
+            files_from=version,
         )
-        if version.file and new_version.file == version.file and version.scan_status != ScanStatus.PENDING:
+        # A folder's new rows point at the same stored keys as the version's own.
+        same_artifact = (version.file and new_version.file == version.file) or version.is_folder
+        if same_artifact and version.scan_status != ScanStatus.PENDING:
             # The same stored file: its scan holds, so the copy is never "pending" while a rescan runs
             # (the production gate lets a pending version through).
             _copy_scan(version, to=new_version)
@@ -580,24 +799,24 @@ def version_delete(*, model: MLModel, actor, version_number: int) -> None:
 def version_scan(*, model_id: int, version_number: int) -> ScanReport | None:
     """Scan the stored artifact of version ``version_number`` of model ``model_id`` (mlmodels.scans)
     and record the result on the version; None when it has no file (or is gone). Idempotent: the
-    scan task runs it, perhaps twice. A file replaced meanwhile keeps the newer result."""
+    scan task runs it, perhaps twice. A file replaced meanwhile keeps the newer result. A folder's
+    files are scanned one by one and summed up by ``folders.folder_report``."""
     version = ModelVersion.objects.filter(model_id=model_id, version_number=version_number).select_related("model")
-    version = version.only("id", "file", "version_number", "model__id", "model__name").first()
-    if version is None or not version.file:
+    version = version.only("id", "file", "file_count", "version_number", "model__id", "model__name").first()
+    if version is None or not version.has_artifact:
         return None
-    with contextlib.ExitStack() as files:
-        stored = files.enter_context(contextlib.closing(artifact_open_stream(version.file)))
-        if not (hasattr(stored, "seekable") and stored.seekable()):
-            # The scanner seeks (a zip's directory is at its end): S3's stream is copied first.
-            copy = files.enter_context(tempfile.SpooledTemporaryFile(max_size=SCAN_IN_MEMORY_BYTES))
-            shutil.copyfileobj(stored, copy, length=1024 * 1024)
-            copy.seek(0)
-            stored = copy
-        try:
-            report = scan_artifact(stored, file_name=version.file.rsplit("/", 1)[-1])
-        except Exception as error:  # a scanner's crash on a hostile file is a result too
-            report = ScanReport(ScanStatus.ERROR, "unknown", metadata={"reason": f"the scan failed: {error}"[:500]})
-    recorded = ModelVersion.objects.filter(pk=version.pk, file=version.file).update(
+    if version.is_folder:
+        # Each file on its own, by path: the folder's result is the worst of theirs (mlmodels.folders).
+        reports = {
+            file.path: _scan_stored(file.key, file_name=file.path)
+            for file in version_files(version).only("path", "key").iterator(chunk_size=500)
+        }
+        report = folders.folder_report(reports)
+        same_artifact = Q(pk=version.pk)
+    else:
+        report = _scan_stored(version.file, file_name=version.file.rsplit("/", 1)[-1])
+        same_artifact = Q(pk=version.pk, file=version.file)
+    recorded = ModelVersion.objects.filter(same_artifact).update(
         scan_status=report.status,
         scan_findings=report.findings,
         artifact_format=report.format,
@@ -615,6 +834,22 @@ def version_scan(*, model_id: int, version_number: int) -> ScanReport | None:
             )
         )
     return report
+
+
+def _scan_stored(key: str, *, file_name: str) -> ScanReport:
+    """``scan_artifact`` of the stored object ``key``; a scanner's crash is an ``error`` result."""
+    with contextlib.ExitStack() as files:
+        stored = files.enter_context(contextlib.closing(artifact_open_stream(key)))
+        if not (hasattr(stored, "seekable") and stored.seekable()):
+            # The scanner seeks (a zip's directory is at its end): S3's stream is copied first.
+            copy = files.enter_context(tempfile.SpooledTemporaryFile(max_size=SCAN_IN_MEMORY_BYTES))
+            shutil.copyfileobj(stored, copy, length=1024 * 1024)
+            copy.seek(0)
+            stored = copy
+        try:
+            return scan_artifact(stored, file_name=file_name)
+        except Exception as error:  # a scanner's crash on a hostile file is a result too
+            return ScanReport(ScanStatus.ERROR, "unknown", metadata={"reason": f"the scan failed: {error}"[:500]})
 
 
 def model_delete(*, model: MLModel, actor) -> None:
@@ -640,12 +875,14 @@ def storage_audit(*, fix: bool = False, min_age: timedelta = timedelta(hours=1),
 
     An object younger than ``min_age`` is never called an orphan: it may be an upload whose row is
     about to be committed. With ``fix``, orphans are deleted; missing objects can only be reported.
-    Reads every key once (one storage listing, two queries streamed with ``iterator()``).
+    Reads every key once (one storage listing, three queries streamed with ``iterator()``).
     """
     stored = set(artifact_keys(prefix))
     under_prefix = Q(file__startswith=f"{prefix}/")
     referenced = set(MLModel.objects.filter(under_prefix).values_list("file", flat=True).iterator())
     referenced |= set(ModelVersion.objects.filter(under_prefix).values_list("file", flat=True).iterator())
+    # The files of folder versions (a rollback's rows name the same keys: a set keeps one of each).
+    referenced |= set(VersionFile.objects.filter(key__startswith=f"{prefix}/").values_list("key", flat=True).iterator())
     cutoff = timezone.now() - min_age
     orphans = sorted(key for key in stored - referenced if artifact_modified_at(key) <= cutoff)
     missing = sorted(referenced - stored)

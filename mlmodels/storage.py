@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,9 @@ class _HashingReader:
 # browser renders or runs (see mlmodels.api._file_response).
 ARTIFACT_CONTENT_TYPE = "application/octet-stream"
 
+# What a copy or a hashing read moves at a time.
+_COPY_CHUNK = 1024 * 1024
+
 # The largest object S3 copies in one CopyObject call; larger ones need a multipart copy.
 S3_SINGLE_COPY_MAX_BYTES = 5 * 1024**3
 
@@ -152,6 +156,11 @@ class ArtifactStore:
         inside the storage: the bytes never travel through the app again."""
         raise NotImplementedError
 
+    def copy(self, *, source_key: str, target_key: str, size: int | None = None) -> StoredArtifact:
+        """Copy a stored object to exactly ``target_key`` (replacing anything there) inside the
+        storage, and say what was stored: its size and sha256, read from the copy as a stream."""
+        raise NotImplementedError
+
     def delete(self, key: str) -> None:
         """Remove a stored object; a missing one is not an error (the goal is its absence)."""
         with _storage_errors("delete the file"):
@@ -168,6 +177,22 @@ class ArtifactStore:
     def keys(self, prefix: str) -> Iterator[str]:
         """Every stored object under ``prefix``."""
         raise NotImplementedError
+
+    def sized_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Every stored object under ``prefix`` with its size."""
+        raise NotImplementedError
+
+    def _hashed(self, key: str) -> StoredArtifact:
+        """``key``'s size and sha256, read through once in chunks (never whole in memory)."""
+        stream = self.open_stream(key)
+        reader = _HashingReader(stream)
+        try:
+            with _storage_errors("read the file"):
+                while reader.read(_COPY_CHUNK):
+                    pass
+        finally:
+            stream.close()
+        return StoredArtifact(key=key, size=reader.size, sha256=reader.sha256)
 
     def modified_at(self, key: str) -> datetime:
         with _storage_errors("read the file's date"):
@@ -196,6 +221,18 @@ class S3Artifacts(ArtifactStore):
                 bucket.meta.client.copy(source, bucket.name, target_key)
             bucket.Object(source_key).delete()
         return target_key
+
+    def copy(self, *, source_key: str, target_key: str, size: int | None = None) -> StoredArtifact:
+        """A server-side copy (CopyObject up to 5 GiB, a managed part copy beyond), then one read of
+        the copy for its sha256: the bytes never pass through the app's memory whole."""
+        with _storage_errors("copy the file"):
+            bucket = self.storage.bucket
+            source = {"Bucket": bucket.name, "Key": source_key}
+            if size is not None and size <= S3_SINGLE_COPY_MAX_BYTES:
+                bucket.meta.client.copy_object(CopySource=source, Bucket=bucket.name, Key=target_key)
+            else:
+                bucket.meta.client.copy(source, bucket.name, target_key)
+        return self._hashed(target_key)
 
     def open_stream(self, key: str) -> IO[bytes]:
         # Straight from the GET response body: django-storages' file object would first download
@@ -227,6 +264,16 @@ class S3Artifacts(ArtifactStore):
                     if not entry["Key"].endswith("/"):  # a folder marker some tools write
                         yield entry["Key"]
 
+    def sized_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        with _storage_errors("list the files"):
+            pages = self.storage.bucket.meta.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.storage.bucket_name, Prefix=f"{prefix}/"
+            )
+            for page in pages:
+                for entry in page.get("Contents", ()):
+                    if not entry["Key"].endswith("/"):
+                        yield entry["Key"], entry["Size"]
+
     def check(self) -> None:
         with _storage_errors("reach the bucket"):
             self.storage.bucket.meta.client.head_bucket(Bucket=self.storage.bucket_name)
@@ -246,6 +293,16 @@ class LocalArtifacts(ArtifactStore):
             os.replace(self.storage.path(source_key), target)
             self._remove_empty_folders(source_key)
         return target_key
+
+    def copy(self, *, source_key: str, target_key: str, size: int | None = None) -> StoredArtifact:
+        """A streamed file copy, hashed on the way (one pass, in chunks)."""
+        with _storage_errors("copy the file"):
+            target = self.storage.path(target_key)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with self.storage.open(source_key, "rb") as source, open(target, "wb") as copy:
+                reader = _HashingReader(source)
+                shutil.copyfileobj(reader, copy, length=_COPY_CHUNK)
+        return StoredArtifact(key=target_key, size=reader.size, sha256=reader.sha256)
 
     def delete(self, key: str) -> None:
         super().delete(key)
@@ -277,6 +334,11 @@ class LocalArtifacts(ArtifactStore):
             yield f"{prefix}/{name}"
         for folder in folders:
             yield from self.keys(f"{prefix}/{folder}")
+
+    def sized_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        for key in self.keys(prefix):
+            with _storage_errors("read the file's size"):
+                yield key, self.storage.size(key)
 
     def check(self) -> None:
         with _storage_errors("write to the folder"):
@@ -318,6 +380,16 @@ def artifact_store(*, key: str, source: IO[bytes]) -> StoredArtifact:
 def artifact_move(*, source_key: str, target_key: str, size: int | None = None) -> str:
     """Move a stored object to exactly ``target_key`` (replacing anything there) and return it."""
     return artifacts().move(source_key=source_key, target_key=target_key, size=size)
+
+
+def artifact_copy(*, source_key: str, target_key: str, size: int | None = None) -> StoredArtifact:
+    """Copy a stored object to exactly ``target_key`` inside the storage; returns its size and sha256."""
+    return artifacts().copy(source_key=source_key, target_key=target_key, size=size)
+
+
+def artifact_sized_keys(prefix: str) -> Iterator[tuple[str, int]]:
+    """Every stored object under ``prefix`` (no trailing slash) with its size."""
+    return artifacts().sized_keys(prefix)
 
 
 def artifact_delete(key: str | None) -> None:

@@ -21,9 +21,9 @@ def forget_dashboard_counts(event: Event) -> None:
 
 
 def scan_new_artifact(event: Event) -> None:
-    """Every version with a file gets its artifact scanned, by a task: the event arrives after the
+    """Every version with a file or a folder gets its artifact scanned, by a task: the event arrives after the
     commit, so the worker finds the version."""
-    if event.data["file"] is not None:
+    if event.data["file"] is not None or event.data.get("files"):
         scan_version.delay(event.model["id"], event.data["version"])
 
 

@@ -143,3 +143,7 @@ def _upload_turn(model_id: int) -> Iterator[bool]:
         except DatabaseError:
             # The lock lives as long as the session: end it rather than leave the model's uploads stuck.
             connection.close()
+
+
+# The same turn for the files of a folder version (mlmodels.folders).
+upload_turn = _upload_turn

@@ -325,7 +325,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # The routes (URL names) that take artifact files, up to MAX_UPLOAD_BYTES, from signed-in users only;
 # everywhere else a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused before it is read.
 LARGE_UPLOAD_URL_NAMES = frozenset(
-    {"api:files-upload", "model-upload", "admin:mlmodels_mlmodel_add", "admin:mlmodels_mlmodel_change"}
+    {
+        "api:files-upload",
+        "api:models-version-files-upload",
+        "model-upload",
+        "admin:mlmodels_mlmodel_add",
+        "admin:mlmodels_mlmodel_change",
+    }
 )
 
 # --- Accounts -------------------------------------------------------------------------------

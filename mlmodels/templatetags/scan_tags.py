@@ -4,9 +4,12 @@ version scanned by an older scanner lacks keys, and the page must show what it h
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import template
+
+from mlmodels.models import ScanStatus
 
 register = template.Library()
 
@@ -21,6 +24,7 @@ FORMAT_NAMES = {
     "joblib": "joblib",
     "pytorch": "PyTorch (zip of pickles)",
     "zip": "zip of pickles",
+    "folder": "folder of files",
 }
 DEFAULT_ONNX_DOMAINS = ("", "ai.onnx")
 
@@ -188,6 +192,51 @@ def scan_facts(version) -> list[tuple[str, str]]:
             facts.append(("Files in the archive", str(metadata["files"])))
         imports = [str(name) for name in _list(metadata.get("imports"))]
         facts.append(("Imports", _some(imports, FACT_ITEMS) or "none"))
+    if isinstance(files := metadata.get("files"), dict):
+        facts.append(("Files scanned", _folder_counts(files)))
     if metadata.get("reason"):
         facts.append(("Note", str(metadata["reason"])))
     return facts
+
+
+def _folder_counts(files: dict) -> str:
+    """``3 files: 2 clean, 1 unknown``: how a folder's files fared, worst first."""
+    statuses = [entry.get("status") for entry in files.values() if isinstance(entry, dict)]
+    order = ("unsafe", "error", "unknown", "clean")
+    counts = [f"{statuses.count(status)} {status}" for status in order if status in statuses]
+    return f"{_plural(len(files), 'file')}: {', '.join(counts)}" if counts else _plural(len(files), "file")
+
+
+@dataclass
+class FileScan:
+    """One file's scan inside a folder version's, shaped like a version for the filters above."""
+
+    scan_status: str = ""
+    artifact_format: str = ""
+    scan_findings: list = field(default_factory=list)
+    artifact_metadata: dict = field(default_factory=dict)
+
+    def get_scan_status_display(self) -> str:
+        return dict(ScanStatus.choices).get(self.scan_status, self.scan_status)
+
+
+@register.filter
+def file_scan(version, path: str) -> FileScan | None:
+    """The scan of the file ``path`` of a folder version, from its metadata; None before the scan."""
+    files = _metadata(version).get("files")
+    entry = files.get(path) if isinstance(files, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    metadata = entry.get("metadata")
+    return FileScan(
+        scan_status=str(entry.get("status") or ""),
+        artifact_format=str(entry.get("format") or ""),
+        scan_findings=[str(finding) for finding in _list(entry.get("findings"))],
+        artifact_metadata=metadata if isinstance(metadata, dict) else {},
+    )
+
+
+@register.filter
+def files_size(files) -> int:
+    """The total size of a folder's files."""
+    return sum(file.size for file in files)

@@ -140,11 +140,13 @@ def test_every_api_route_is_in_the_schema(served_schema):
 # --- request content types ------------------------------------------------------------------------
 
 UPLOAD_OPERATION = ("POST", "/api/v1/files/upload/")
+# A folder version's files, each a part of its own.
+FOLDER_UPLOAD_OPERATION = ("POST", "/api/v1/models/{id}/versions/files/")
 
 
 def test_json_operations_take_only_json_and_the_upload_only_multipart(served_schema):
     # Advertising form and multipart bodies too made generated clients unusable (openapi-python-client
-    # emitted code that failed at import); the API parses JSON, and multipart for the upload alone.
+    # emitted code that failed at import); the API parses JSON, and multipart for the uploads alone.
     bodies = {
         (method, path): sorted(operation["requestBody"]["content"])
         for method, path, operation in operations(served_schema)
@@ -152,6 +154,7 @@ def test_json_operations_take_only_json_and_the_upload_only_multipart(served_sch
     }
 
     assert bodies.pop(UPLOAD_OPERATION, None) == ["multipart/form-data"]
+    assert bodies.pop(FOLDER_UPLOAD_OPERATION, None) == ["multipart/form-data"]
     assert len(bodies) >= 13, sorted(bodies)
     not_json = {operation: types for operation, types in bodies.items() if types != ["application/json"]}
     assert not not_json, not_json
