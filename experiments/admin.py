@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from experiments import services
-from experiments.models import Experiment
+from experiments import runs, services
+from experiments.models import Experiment, Run, RunLatestMetric, RunParam, RunTag
 from mlmodels.models import MLModel
 
 
@@ -49,3 +49,70 @@ class ExperimentAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for experiment in queryset:
             services.experiment_delete(experiment=experiment, actor=request.user)
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RunParamInline(_ReadOnlyInline):
+    model = RunParam
+    fields = readonly_fields = ("key", "value")
+
+
+class RunLatestMetricInline(_ReadOnlyInline):
+    model = RunLatestMetric
+    verbose_name_plural = "metrics (latest)"
+    fields = readonly_fields = ("key", "value", "is_nan", "step", "timestamp")
+
+
+class RunTagInline(_ReadOnlyInline):
+    model = RunTag
+    fields = readonly_fields = ("key", "value")
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """Read-only: runs are written by their clients (API v1, MLflow) through experiments.runs."""
+
+    readonly_fields = (
+        "run_id",
+        "experiment",
+        "user",
+        "name",
+        "status",
+        "start_time",
+        "end_time",
+        "lifecycle_stage",
+        "deleted_time",
+        "artifact_uri",
+    )
+
+    list_display = ("name", "run_id", "experiment", "user", "status", "lifecycle_stage", "start_time")
+    list_filter = ("status", "lifecycle_stage")
+    search_fields = ("name", "run_id", "experiment__name", "user__username")
+    list_select_related = ("experiment", "user")
+    # Not the metric histories: thousands of points are for the run's page and the API, not a form.
+    inlines = (RunParamInline, RunLatestMetricInline, RunTagInline)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request, obj):
+        # The admin's delete is the runs' own: soft (restorable), with its event. Deleting the
+        # experiment still removes its runs.
+        runs.run_delete(run=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for run in queryset.select_related("experiment"):
+            runs.run_delete(run=run, actor=request.user)

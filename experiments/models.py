@@ -1,3 +1,6 @@
+import math
+import uuid
+
 from django.conf import settings
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
@@ -61,3 +64,154 @@ class Experiment(FieldedConstraintsMixin, models.Model):
 
     def can_change(self, user) -> bool:
         return user.is_authenticated and (user.is_superuser or self.owner_id == user.pk)
+
+
+# --- runs -------------------------------------------------------------------------------------------
+# A run is MLflow's: one execution of training code inside an experiment, with its params, metric
+# histories and tags. Times are epoch milliseconds, as on MLflow's wire, so the MLflow facade passes
+# them through unchanged.
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "RUNNING", "Running"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    FINISHED = "FINISHED", "Finished"
+    FAILED = "FAILED", "Failed"
+    KILLED = "KILLED", "Killed"
+
+
+class LifecycleStage(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DELETED = "deleted", "Deleted"
+
+
+class RunQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "RunQuerySet":
+        """Runs are read like their experiments: by every signed-in user."""
+        return self if user.is_authenticated else self.none()
+
+
+class Run(models.Model):
+    run_id = models.CharField(max_length=32, unique=True, default=new_run_id, editable=False)
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=250)
+    status = models.CharField(max_length=9, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    start_time = models.BigIntegerField(null=True, blank=True)
+    end_time = models.BigIntegerField(null=True, blank=True)
+    lifecycle_stage = models.CharField(max_length=7, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
+    deleted_time = models.BigIntegerField(null=True, blank=True)
+    artifact_uri = models.CharField(max_length=1000, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start_time", "run_id"]
+        indexes = [
+            # An experiment's runs, newest first (the page, API v1 and MLflow's runs/search default).
+            models.Index(fields=["experiment", "lifecycle_stage", "-start_time"], name="experiments_run_listing"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.run_id
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifecycle_stage == LifecycleStage.ACTIVE
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+    def can_change(self, user) -> bool:
+        """Its creator, its experiment's owner or a superuser."""
+        return user.is_authenticated and (
+            user.is_superuser or self.user_id == user.pk or self.experiment.owner_id == user.pk
+        )
+
+
+class RunParam(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
+    key = models.CharField(max_length=250)
+    value = models.TextField()
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="experiments_runparam_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class RunTag(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="experiments_runtag_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class MetricValue:
+    """What a metric row reads as: NaN is stored as 0 with ``is_nan`` set (SQLite turns a NaN into
+    NULL; MLflow's SQL store does the same), infinities as themselves."""
+
+    value: float
+    is_nan: bool
+
+    @property
+    def metric_value(self) -> float:
+        return math.nan if self.is_nan else self.value
+
+
+class RunMetric(MetricValue, models.Model):
+    """One logged point of a metric's history."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_history")
+    key = models.CharField(max_length=250)
+    value = models.FloatField()
+    is_nan = models.BooleanField(default=False)
+    timestamp = models.BigIntegerField()
+    step = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["step", "timestamp", "id"]
+        constraints = [
+            # MLflow's primary key: logging the very same point twice keeps one. It also serves the
+            # history of one key, in step order.
+            models.UniqueConstraint(
+                fields=["run", "key", "step", "timestamp", "value", "is_nan"], name="experiments_runmetric_unique_point"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.metric_value} (step {self.step})"
+
+
+class RunLatestMetric(MetricValue, models.Model):
+    """The latest point of each metric of a run: the one with the largest (step, timestamp, value),
+    MLflow's rule. Kept by the log service, so lists and sorting never scan histories."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics")
+    key = models.CharField(max_length=250)
+    value = models.FloatField()
+    is_nan = models.BooleanField(default=False)
+    timestamp = models.BigIntegerField()
+    step = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="experiments_runlatestmetric_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.metric_value}"

@@ -1,10 +1,11 @@
-"""Experiment pages: thin views over experiments.services and selectors."""
+"""Experiment and run pages: thin views over experiments.services and selectors."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, prefetch_related_objects
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -13,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from experiments import selectors, services
 from experiments.filters import ExperimentFilterSet
 from experiments.forms import ExperimentForm
-from experiments.models import Experiment
+from experiments.models import Experiment, Run
 from mlmodels.selectors import model_list
 from registry.forms import add_service_errors
 from registry.pages import editable_or_403, is_fragment_request
@@ -48,14 +49,117 @@ def experiment_list(request):
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def experiment_detail(request, pk: int):
+    """The experiment and its runs; for htmx (a sort or a page of the runs) the runs table alone."""
     experiment = _experiment_for(request, pk)
+    context = {"experiment": experiment, **_runs_table(request, experiment)}
+    if is_fragment_request(request):
+        return render(request, "experiments/_runs.html", context)
     models = model_list(user=request.user).filter(experiment=experiment).select_related("owner").order_by("name")
+    context.update(models=models, can_change=experiment.can_change(request.user))
+    return render(request, "experiments/detail.html", context)
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+RUNS_PER_PAGE = 25
+# Param and metric columns shown in the runs table (each kind): wider tables stop being readable; the
+# run's page and the compare view show everything.
+MAX_COLUMNS = 8
+MAX_COMPARED = 10
+
+
+def _runs_table(request, experiment: Experiment) -> dict:
+    """The runs table of the experiment page: a page of its active runs sorted as ``?sort=`` says,
+    with a cell for each param and latest-metric column."""
+    sort = request.GET.get("sort", "").strip()
+    sort_error = None
+    order = []
+    if sort:
+        try:
+            order = [selectors.RunOrder.parse(sort)]
+        except ValidationError as error:
+            sort_error, sort = " ".join(error.messages), ""
+    found = selectors.with_run_data(selectors.runs_of(experiment, user=request.user, order_by=order), tags=False)
+    page = Paginator(found, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    param_keys, metric_keys, more_columns = selectors.run_columns(experiment, limit=MAX_COLUMNS)
+    rows = []
+    for run in page.object_list:
+        params = {param.key: param.value for param in run.params.all()}
+        metrics = {metric.key: metric for metric in run.latest_metrics.all()}
+        rows.append(
+            {
+                "run": run,
+                "params": [params.get(key) for key in param_keys],
+                "metrics": [metrics.get(key) for key in metric_keys],
+            }
+        )
+    return {
+        "page": page,
+        "rows": rows,
+        "param_keys": param_keys,
+        "metric_keys": metric_keys,
+        "more_columns": more_columns,
+        "sort": sort,
+        "sort_error": sort_error,
+    }
+
+
+def _run_for(request, pk: int, run_id: str) -> Run:
+    run = selectors.run_get(run_id, user=request.user)
+    if run is None or run.experiment_id != pk:
+        raise Http404("This experiment has no run with this id.")
+    return run
+
+
+@login_required
+@require_GET
+def run_detail(request, pk: int, run_id: str):
+    run = _run_for(request, pk, run_id)
+    prefetch_related_objects([run], "params", "latest_metrics", "tags")
+    histories, truncated = selectors.metric_histories(run, limit=selectors.MAX_HISTORY_POINTS)
     return render(
         request,
-        "experiments/detail.html",
-        {"experiment": experiment, "models": models, "can_change": experiment.can_change(request.user)},
+        "experiments/run_detail.html",
+        {"experiment": run.experiment, "run": run, "histories": histories, "histories_truncated": truncated},
     )
+
+
+@login_required
+@require_GET
+def run_compare(request, pk: int):
+    """Params, latest metrics and attributes of the selected runs side by side, differing rows marked."""
+    experiment = _experiment_for(request, pk)
+    wanted = list(dict.fromkeys(request.GET.getlist("run")))
+    compared = selectors.runs_by_id(experiment, wanted[:MAX_COMPARED], user=request.user)
+    context = {"experiment": experiment, "compared": compared}
+    if len(wanted) > MAX_COMPARED:
+        context["error"] = f"Select at most {MAX_COMPARED} runs to compare."
+    elif len(compared) < 2:
+        context["error"] = "Select at least two runs of this experiment to compare."
+    else:
+        context["rows"] = compare_rows(compared)
+    return render(request, "experiments/run_compare.html", context, status=400 if "error" in context else 200)
+
+
+def compare_rows(compared: list[Run]) -> list[tuple[str, str, list, bool]]:
+    """(section, label, one value per run, whether they differ) for each attribute, param and metric."""
+    rows = []
+
+    def add(section: str, label: str, values: list, compared_as: list | None = None) -> None:
+        rows.append((section, label, values, len(set(values if compared_as is None else compared_as)) > 1))
+
+    add("attribute", "Status", [run.get_status_display() for run in compared])
+    add("attribute", "User", [run.user.username for run in compared])
+    params = [{param.key: param.value for param in run.params.all()} for run in compared]
+    for key in sorted(set().union(*params)):
+        add("param", key, [values.get(key) for values in params])
+    metrics = [{metric.key: metric for metric in run.latest_metrics.all()} for run in compared]
+    for key in sorted(set().union(*metrics)):
+        values = [latest.get(key) for latest in metrics]
+        add("metric", key, values, [None if value is None else (value.is_nan, value.value) for value in values])
+    return rows
 
 
 @login_required

@@ -2,7 +2,7 @@ from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from accounts import api as accounts_api
-from experiments.api import ExperimentViewSet
+from experiments.api import ExperimentViewSet, RunViewSet
 from mlmodels import api as mlmodels_api
 from mlmodels import approvals_api
 from webhooks import api as webhooks_api
@@ -19,6 +19,7 @@ class Router(DefaultRouter):
 router = Router()
 router.register("models", mlmodels_api.MLModelViewSet, basename="models")
 router.register("experiments", ExperimentViewSet, basename="experiments")
+router.register(r"experiments/(?P<id>[0-9]{1,18})/runs", RunViewSet, basename="experiment-runs")
 router.register("approvals", approvals_api.ApprovalViewSet, basename="approvals")
 router.register("webhooks", webhooks_api.WebhookViewSet, basename="webhooks")
 

@@ -1,4 +1,4 @@
-"""Demo data for a first look: users, experiments, ~50 models with versions, files and stage history.
+"""Demo data for a first look: users, experiments with their runs, ~50 models with versions, files and stage history.
 
 Idempotent: rows are found by name and created only when missing, so running it again adds nothing.
 The demo superuser's password is generated on every run and printed (there is no fixed default);
@@ -15,7 +15,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from experiments.models import Experiment
+from experiments import runs
+from experiments.models import Experiment, RunStatus
 from experiments.services import experiment_create
 from mlmodels import services
 from mlmodels.models import ApprovalRequest, Framework, MLModel, ProtectedAlias, Stage, TaskType
@@ -49,6 +50,9 @@ FILE_SUFFIX = {
     Framework.OTHER: "bin",
 }
 MODEL_COUNT = 50
+# Runs of each demo experiment, and the points of each of their metrics.
+RUN_COUNT = 4
+RUN_STEPS = 10
 
 
 def _artifact(name: str, version: int, rng: random.Random, suffix: str) -> io.BytesIO:
@@ -96,6 +100,8 @@ class Command(BaseCommand):
 
         rng = random.Random(2026)  # noqa: S311 (reproducible demo data, not a secret)
         experiments = [self._experiment(owner=team[i % len(team)], spec=spec) for i, spec in enumerate(EXPERIMENTS)]
+        for experiment in experiments:
+            self._runs(experiment=experiment, rng=rng)
         created = sum(
             self._model(index=i, admin=admin, team=team, experiments=experiments, rng=rng) for i in range(MODEL_COUNT)
         )
@@ -134,6 +140,44 @@ class Command(BaseCommand):
         return experiment_create(
             owner=owner, name=name, description=description, tags=tags, parameters={"seed": 42, "folds": 5}
         )
+
+    def _runs(self, *, experiment: Experiment, rng: random.Random) -> None:
+        """A few finished runs of a small sweep, each with params, a metric history and tags (once:
+        an experiment that has runs keeps them)."""
+        if experiment.runs.exists():
+            return
+        start = runs.now_ms() - RUN_COUNT * 3_600_000
+        for n in range(RUN_COUNT):
+            learning_rate, depth = (0.1, 0.05, 0.01, 0.005)[n % 4], 3 + 2 * n
+            run = runs.run_create(
+                experiment=experiment,
+                actor=experiment.owner,
+                name=f"lr-{learning_rate}-depth-{depth}",
+                start_time=start + n * 3_600_000,
+                tags={"mlflow.source.name": "train.py", "mlflow.user": experiment.owner.username},
+            )
+            loss, accuracy, points = rng.uniform(0.9, 1.2), rng.uniform(0.55, 0.65), []
+            for step in range(RUN_STEPS):
+                loss *= rng.uniform(0.8, 0.95)
+                accuracy = min(0.99, accuracy + rng.uniform(0.0, 0.04))
+                timestamp = run.start_time + (step + 1) * 60_000
+                points += [
+                    {"key": "loss", "value": round(loss, 4), "timestamp": timestamp, "step": step},
+                    {"key": "accuracy", "value": round(accuracy, 4), "timestamp": timestamp, "step": step},
+                ]
+            runs.run_log_batch(
+                run=run,
+                actor=experiment.owner,
+                metrics=points,
+                params=[
+                    {"key": "learning_rate", "value": str(learning_rate)},
+                    {"key": "max_depth", "value": str(depth)},
+                    {"key": "seed", "value": "42"},
+                ],
+                tags=[{"key": "stage", "value": "sweep"}],
+            )
+            status = RunStatus.FAILED if n == RUN_COUNT - 1 else RunStatus.FINISHED
+            runs.run_update(run=run, actor=experiment.owner, status=status, end_time=timestamp + 5_000)
 
     def _model(self, *, index: int, admin, team, experiments, rng: random.Random) -> bool:
         owner = team[index % len(team)]
