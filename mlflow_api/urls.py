@@ -3,7 +3,7 @@ own server serves them too). Anything else under those prefixes is MLflow's ENDP
 
 from django.urls import path, re_path
 
-from mlflow_api import registry, tracking
+from mlflow_api import registry, runs, tracking
 from mlflow_api.views import endpoint_not_found
 
 ENDPOINTS = {
@@ -33,6 +33,18 @@ ENDPOINTS = {
     "experiments/update": tracking.UpdateExperiment,
     "experiments/delete": tracking.DeleteExperiment,
     "experiments/set-experiment-tag": tracking.SetExperimentTag,
+    "runs/create": runs.CreateRun,
+    "runs/get": runs.GetRun,
+    "runs/update": runs.UpdateRun,
+    "runs/delete": runs.DeleteRun,
+    "runs/restore": runs.RestoreRun,
+    "runs/search": runs.SearchRuns,
+    "runs/log-batch": runs.LogBatch,
+    "runs/log-metric": runs.LogMetric,
+    "runs/log-parameter": runs.LogParam,
+    "runs/set-tag": runs.SetTag,
+    "runs/delete-tag": runs.DeleteTag,
+    "metrics/get-history": runs.GetMetricHistory,
 }
 
 urlpatterns = [

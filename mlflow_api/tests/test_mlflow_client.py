@@ -142,3 +142,61 @@ def test_the_official_client_drives_the_registry(mlflow_python, live_server):
     assert out["deleted"] == "RESOURCE_DOES_NOT_EXIST"
     assert out["experiment"] == ["client-experiment", "client-experiment"]
     assert "client-experiment" in out["experiments"]
+
+
+RUN_SCRIPT = """
+    import json
+    import math
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_experiment("client-training")
+    with mlflow.start_run(run_name="baseline") as run:
+        mlflow.log_params({"max_depth": 3, "learning_rate": 0.1})
+        mlflow.log_param("solver", "lbfgs")
+        for step, loss in enumerate([0.9, 0.5, 0.3]):
+            mlflow.log_metric("loss", loss, step=step)
+        mlflow.log_metrics({"accuracy": 0.91, "f1_score": 0.88})
+        mlflow.log_metric("odd", math.nan)
+        mlflow.set_tag("team", "growth")
+        run_id = run.info.run_id
+    client = MlflowClient()
+    got = client.get_run(run_id)
+    out = {
+        "status": got.info.status,
+        "name": got.info.run_name,
+        "ended": got.info.end_time is not None,
+        "params": got.data.params,
+        "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in got.data.metrics.items()},
+        "tags": {k: v for k, v in got.data.tags.items() if not k.startswith("mlflow.")},
+        "history": [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")],
+    }
+    try:
+        client.log_param(run_id, "solver", "sgd")
+    except MlflowException as error:
+        out["changed_param"] = error.error_code
+    experiment = client.get_experiment_by_name("client-training")
+    found = client.search_runs([experiment.experiment_id], order_by=["metrics.accuracy DESC"])
+    out["searched"] = [r.info.run_id for r in found]
+    client.delete_run(run_id)
+    out["deleted"] = client.get_run(run_id).info.lifecycle_stage
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_client_logs_a_run(mlflow_python, live_server):
+    user = UserFactory(username="trainer")
+    _, token = account_services.api_key_create(actor=user, user=user, name="mlflow", scope="write")
+
+    out = run_client(mlflow_python, RUN_SCRIPT, url=live_server.url, token=token)
+
+    assert (out["status"], out["name"], out["ended"]) == ("FINISHED", "baseline", True)
+    assert out["params"] == {"max_depth": "3", "learning_rate": "0.1", "solver": "lbfgs"}
+    assert out["metrics"] == {"loss": 0.3, "accuracy": 0.91, "f1_score": 0.88, "odd": None}
+    assert out["tags"] == {"team": "growth"}
+    assert out["history"] == [[0, 0.9], [1, 0.5], [2, 0.3]]
+    assert out["changed_param"] == "INVALID_PARAMETER_VALUE"
+    assert len(out["searched"]) == 1
+    assert out["deleted"] == "deleted"
