@@ -12,21 +12,7 @@ from registry.events import Event, subscribe
 # Every consumer of every server process listens here; each decides per user (live.access).
 EVENTS_GROUP = "live.events"
 # What the pages show: the events of models, their versions, stages, tags, aliases, approvals, scans.
-LIVE_EVENT_TYPES = (
-    model_events.MODEL_CREATED,
-    model_events.MODEL_UPDATED,
-    model_events.MODEL_DELETED,
-    model_events.VERSION_CREATED,
-    model_events.VERSION_DELETED,
-    model_events.LIFECYCLE_CHANGED,
-    model_events.TAG_SET,
-    model_events.TAG_DELETED,
-    model_events.ALIAS_SET,
-    model_events.ALIAS_DELETED,
-    model_events.APPROVAL_REQUESTED,
-    model_events.APPROVAL_DECIDED,
-    model_events.ARTIFACT_SCANNED,
-)
+LIVE_EVENT_TYPES = model_events.MODEL_EVENT_TYPES
 
 
 def session_group(session_key: str) -> str:

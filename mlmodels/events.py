@@ -45,6 +45,22 @@ ALIAS_DELETED = "alias.deleted"
 ARTIFACT_SCANNED = "artifact.scanned"
 APPROVAL_REQUESTED = "approval.requested"
 APPROVAL_DECIDED = "approval.decided"
+# Every type above: what the events of a model are (webhooks subscribe to them, live pages follow them).
+MODEL_EVENT_TYPES = (
+    MODEL_CREATED,
+    MODEL_UPDATED,
+    MODEL_DELETED,
+    VERSION_CREATED,
+    VERSION_DELETED,
+    LIFECYCLE_CHANGED,
+    TAG_SET,
+    TAG_DELETED,
+    ALIAS_SET,
+    ALIAS_DELETED,
+    ARTIFACT_SCANNED,
+    APPROVAL_REQUESTED,
+    APPROVAL_DECIDED,
+)
 
 
 def model_event(type: str, model, actor, **data) -> Event:

@@ -1,4 +1,5 @@
-"""What the apps' htmx pages share: when to answer with a fragment, and who may change an object."""
+"""What the apps' htmx pages share: when to answer with a fragment, who may change an object, and
+the header of a sortable column."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Protocol, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 
 class Changeable(Protocol):
@@ -27,3 +30,25 @@ def editable_or_403(obj: T, user, message: str) -> T:
     if not obj.can_change(user):
         raise PermissionDenied(message)
     return obj
+
+
+def sort_header(*, url_for, term: str, label: str, current: str, target: str) -> SafeString:
+    """The ``<th>`` of a column sorted by ``term``: a real link to ``url_for(order)`` that sorts by
+    it (again: the other way round), enhanced by htmx to swap only ``#target`` and keep the address
+    in step; ``aria-sort`` says how the table is sorted now (``current``)."""
+    url = url_for(f"-{term}" if current == term else term)
+    if current == term:
+        state, arrow = "ascending", " ▲"
+    elif current == f"-{term}":
+        state, arrow = "descending", " ▼"
+    else:
+        state, arrow = "none", ""
+    return format_html(
+        '<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#{}" hx-push-url="true">{}{}</a></th>',
+        state,
+        url,
+        url,
+        target,
+        label,
+        arrow,
+    )

@@ -21,21 +21,7 @@ from registry.validators import check_free_text
 from webhooks import addresses, signing, tasks
 from webhooks.models import Delivery, DeliveryStatus, Webhook
 
-EVENT_TYPES = (
-    model_events.MODEL_CREATED,
-    model_events.MODEL_UPDATED,
-    model_events.MODEL_DELETED,
-    model_events.VERSION_CREATED,
-    model_events.VERSION_DELETED,
-    model_events.LIFECYCLE_CHANGED,
-    model_events.TAG_SET,
-    model_events.TAG_DELETED,
-    model_events.ALIAS_SET,
-    model_events.ALIAS_DELETED,
-    model_events.ARTIFACT_SCANNED,
-    model_events.APPROVAL_REQUESTED,
-    model_events.APPROVAL_DECIDED,
-)
+EVENT_TYPES = model_events.MODEL_EVENT_TYPES
 TEST_EVENT = "webhook.test"
 MAX_DESCRIPTION = 500
 

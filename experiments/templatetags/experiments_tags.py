@@ -4,30 +4,24 @@ from datetime import UTC, datetime
 from django import template
 from django.template.defaulttags import querystring
 from django.urls import reverse
-from django.utils.html import format_html
+
+from registry import pages
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def run_sort_header(context, term: str, label: str, sort: str):
-    """A column header of the runs table that sorts it by ``term`` (again: the other way round); a
-    real link, enhanced by htmx to swap only the table and keep the address in step."""
-    target = f"-{term}" if sort == term else term
-    url = reverse("experiment-detail", args=[context["experiment"].pk]) + querystring(context, sort=target, page=None)
-    if sort == term:
-        state, arrow = "ascending", " ▲"
-    elif sort == f"-{term}":
-        state, arrow = "descending", " ▼"
-    else:
-        state, arrow = "none", ""
-    return format_html(
-        '<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#runs" hx-push-url="true">{}{}</a></th>',
-        state,
-        url,
-        url,
-        label,
-        arrow,
+    """A column header of the runs table that sorts it by ``term``."""
+    experiment = context["experiment"].pk
+    return pages.sort_header(
+        url_for=lambda order: (
+            reverse("experiment-detail", args=[experiment]) + querystring(context, sort=order, page=None)
+        ),
+        term=term,
+        label=label,
+        current=sort,
+        target="runs",
     )
 
 

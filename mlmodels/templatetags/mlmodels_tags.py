@@ -1,33 +1,22 @@
 from django import template
 from django.template.defaulttags import querystring
 from django.urls import reverse
-from django.utils.html import format_html
 
 from mlmodels.selectors import aliases_of_version
+from registry import pages
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def sort_header(context, field: str, label: str, ordering: str):
-    """A column header that sorts the model list by ``field`` (again: the other way round),
-    keeping the current filters; a real link, enhanced by htmx to swap only the results."""
-    descending = ordering == field
-    target = f"-{field}" if descending else field
-    url = reverse("model-list") + querystring(context, ordering=target, page=None)
-    if ordering == field:
-        state, arrow = "ascending", " ▲"
-    elif ordering == f"-{field}":
-        state, arrow = "descending", " ▼"
-    else:
-        state, arrow = "none", ""
-    return format_html(
-        '<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}" hx-target="#results" hx-push-url="true">{}{}</a></th>',
-        state,
-        url,
-        url,
-        label,
-        arrow,
+    """A column header that sorts the model list by ``field``, keeping the current filters."""
+    return pages.sort_header(
+        url_for=lambda order: reverse("model-list") + querystring(context, ordering=order, page=None),
+        term=field,
+        label=label,
+        current=ordering,
+        target="results",
     )
 
 
