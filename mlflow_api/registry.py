@@ -3,8 +3,6 @@ selectors (the same access rules as API v1: everyone signed in reads, owners and
 
 from __future__ import annotations
 
-from django.db import connection
-from django.db.models.expressions import RawSQL
 from rest_framework.response import Response
 
 from mlflow_api import search
@@ -65,26 +63,13 @@ def _ordering(values, keys: dict[str, str], default: list[str]) -> list[str]:
     return ordering
 
 
-def _tag_matches(queryset, key: str, value: str):
-    """Rows of ``queryset`` (models or versions) whose tag ``key`` is ``value``."""
-    if connection.vendor == "postgresql":
-        return queryset.filter(tags__contains={key: value})
-    # SQLite's JSON paths cannot name every key: json_each compares the keys as they are.
-    table = queryset.model._meta.db_table
-    ids = RawSQL(  # noqa: S611 (the values are parameters; the table is our own)
-        f"SELECT r.id FROM {table} r, json_each(r.tags) t WHERE t.key = %s AND t.type = 'text' AND t.value = %s",  # noqa: S608 (our table's name)
-        [key, value],
-    )
-    return queryset.filter(id__in=ids)
-
-
 def _filtered(queryset, clauses, *, fields: dict[str, str]):
     for clause in clauses:
         if clause.key == "tag":
             if clause.comparator == "=":
-                queryset = _tag_matches(queryset, clause.tag, clause.value)
+                queryset = queryset.tagged(clause.tag, clause.value)
             elif clause.comparator == "!=":
-                queryset = queryset.exclude(id__in=_tag_matches(queryset, clause.tag, clause.value).values("id"))
+                queryset = queryset.exclude(id__in=queryset.tagged(clause.tag, clause.value).values("id"))
             else:
                 raise invalid(f"Tags are compared with = or != here, not {clause.comparator}.")
             continue

@@ -91,28 +91,26 @@ def _file_key_check(prefix: str, field: str = "file") -> models.CheckConstraint:
     )
 
 
-class MLModelQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "MLModelQuerySet":
-        """Every signed-in user reads every model; anonymous visitors read none."""
-        return self if user.is_authenticated else self.none()
+class TaggedQuerySet(models.QuerySet):
+    """Rows with a JSON ``tags`` object: models, and versions (their own tags)."""
 
-    def tagged(self, key: str, value: str | None = None) -> "MLModelQuerySet":
-        """Models carrying the tag ``key`` (with ``value``, when given)."""
+    def tagged(self, key: str, value: str | None = None):
+        """Rows carrying the tag ``key`` (with ``value``, when given)."""
         if connection.vendor == "postgresql":
             return self.filter(tags__has_key=key) if value is None else self.filter(tags__contains={key: value})
         # SQLite's JSON paths cannot name every key (one with a double quote): json_each compares keys as
         # they are.
+        table = self.model._meta.db_table
+        rows = f"SELECT r.id FROM {table} r, json_each(r.tags) t WHERE t.key = %s"  # noqa: S608 (our own table)
         if value is None:
-            return self.filter(
-                id__in=RawSQL("SELECT m.id FROM mlmodels_mlmodel m, json_each(m.tags) t WHERE t.key = %s", [key])
-            )
-        return self.filter(
-            id__in=RawSQL(
-                "SELECT m.id FROM mlmodels_mlmodel m, json_each(m.tags) t "
-                "WHERE t.key = %s AND t.type = 'text' AND t.value = %s",
-                [key, value],
-            )
-        )
+            return self.filter(id__in=RawSQL(rows, [key]))  # noqa: S611 (the values are parameters)
+        return self.filter(id__in=RawSQL(f"{rows} AND t.type = 'text' AND t.value = %s", [key, value]))  # noqa: S611
+
+
+class MLModelQuerySet(TaggedQuerySet):
+    def visible_to(self, user) -> "MLModelQuerySet":
+        """Every signed-in user reads every model; anonymous visitors read none."""
+        return self if user.is_authenticated else self.none()
 
 
 class MLModel(FieldedConstraintsMixin, models.Model):
@@ -252,6 +250,8 @@ class ModelVersion(models.Model):
     artifact_metadata = JSONDocumentField(default=dict, blank=True, editable=False)
     scanned_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TaggedQuerySet.as_manager()
 
     class Meta:
         verbose_name = "model version"
