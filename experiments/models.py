@@ -124,6 +124,12 @@ class Run(models.Model):
         return self.lifecycle_stage == LifecycleStage.ACTIVE
 
     @property
+    def artifact_prefix(self) -> str:
+        """Where its artifact files are stored: under its experiment owner's namespace, so that a
+        version registered from them is a copy inside the registry's own storage."""
+        return f"users/{self.experiment.owner_id}/runs/{self.run_id}/artifacts"
+
+    @property
     def duration_ms(self) -> int | None:
         if self.start_time is None or self.end_time is None:
             return None
@@ -215,3 +221,86 @@ class RunLatestMetric(MetricValue, models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.metric_value}"
+
+
+def new_logged_model_id() -> str:
+    return f"m-{uuid.uuid4().hex}"
+
+
+class LoggedModelStatus(models.TextChoices):
+    # MLflow's enum names, as its wire carries them.
+    PENDING = "LOGGED_MODEL_PENDING", "Pending"
+    READY = "LOGGED_MODEL_READY", "Ready"
+    FAILED = "LOGGED_MODEL_UPLOAD_FAILED", "Upload failed"
+
+
+class LoggedModel(models.Model):
+    """MLflow 3's logged model: the folder ``log_model`` writes (MLmodel, the weights, the
+    environment), with its params and tags, made in an experiment (usually by a run) before any
+    registered model's version is made from it."""
+
+    model_id = models.CharField(max_length=34, unique=True, default=new_logged_model_id, editable=False)
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="logged_models")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="logged_models")
+    source_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="logged_models")
+    name = models.CharField(max_length=250)
+    model_type = models.CharField(max_length=250, blank=True)
+    status = models.CharField(max_length=26, choices=LoggedModelStatus.choices, default=LoggedModelStatus.PENDING)
+    status_message = models.TextField(blank=True)
+    creation_time = models.BigIntegerField()
+    last_updated_time = models.BigIntegerField()
+    lifecycle_stage = models.CharField(max_length=7, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
+    artifact_uri = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["-creation_time", "model_id"]
+        indexes = [
+            models.Index(fields=["experiment", "lifecycle_stage", "-creation_time"], name="experiments_lm_listing"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifecycle_stage == LifecycleStage.ACTIVE
+
+    @property
+    def artifact_prefix(self) -> str:
+        return f"users/{self.experiment.owner_id}/logged-models/{self.model_id}/artifacts"
+
+    def can_change(self, user) -> bool:
+        """Its creator, its experiment's owner or a superuser (a run's rule)."""
+        return user.is_authenticated and (
+            user.is_superuser or self.user_id == user.pk or self.experiment.owner_id == user.pk
+        )
+
+
+class LoggedModelParam(models.Model):
+    logged_model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="params")
+    key = models.CharField(max_length=250)
+    value = models.TextField()
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["logged_model", "key"], name="experiments_loggedmodelparam_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class LoggedModelTag(models.Model):
+    logged_model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["logged_model", "key"], name="experiments_loggedmodeltag_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"

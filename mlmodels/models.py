@@ -239,6 +239,10 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The run that produced it (a version registered from a run's or a logged model's artifacts).
+    run = models.ForeignKey(
+        "experiments.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="model_versions"
+    )
     note = models.TextField(blank=True, validators=free_text_validators)
     # The version's own tags (a model's tags are not copied into its versions).
     tags = JSONDocumentField(default=dict, blank=True, validators=[validate_tags])
