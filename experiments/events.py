@@ -17,6 +17,13 @@ in ``data["experiment"]`` as above. Logging is not one event per metric: one ``r
 ``run.logged``    run, experiment, metrics, params, tags: how many of each one call logged
 ``run.deleted``   run, experiment (soft delete: the run stays, in the deleted lifecycle stage)
 ``run.restored``  run, experiment
+
+A logged model (MLflow 3's ``log_model`` folder) is named in ``data["logged_model"]`` as
+``{model_id, name, experiment_id, source_run_id}``:
+
+``logged_model.created``    logged_model, experiment, status
+``logged_model.finalized``  logged_model, experiment, status (READY, or UPLOAD_FAILED)
+``logged_model.deleted``    logged_model, experiment (soft delete, as a run's)
 """
 
 from __future__ import annotations
@@ -86,3 +93,27 @@ def run_deleted(run, *, actor) -> Event:
 
 def run_restored(run, *, actor) -> Event:
     return run_event(RUN_RESTORED, run, actor)
+
+
+LOGGED_MODEL_CREATED = "logged_model.created"
+LOGGED_MODEL_FINALIZED = "logged_model.finalized"
+LOGGED_MODEL_DELETED = "logged_model.deleted"
+
+
+def logged_model_event(type: str, logged_model, *, actor) -> Event:
+    """An event of ``type`` about ``logged_model`` (its experiment loaded) by ``actor``."""
+    experiment = logged_model.experiment
+    return Event.of(
+        type,
+        actor=actor,
+        data={
+            "logged_model": {
+                "model_id": logged_model.model_id,
+                "name": logged_model.name,
+                "experiment_id": logged_model.experiment_id,
+                "source_run_id": logged_model.source_run.run_id if logged_model.source_run else None,
+            },
+            "experiment": {"id": experiment.pk, "name": experiment.name},
+            "status": logged_model.status,
+        },
+    )

@@ -165,7 +165,7 @@ def _time(label: str, value: object) -> tuple[int | None, str | None]:
     return parsed, None
 
 
-def _name_error(name: object) -> str | None:
+def name_error(name: object) -> str | None:
     error = _text_error("Run name", name, MAX_RUN_NAME_LENGTH)
     if error is None:
         try:
@@ -265,7 +265,7 @@ def _tags(tags: list[Mapping], errors: list[str]) -> dict[str, str]:
         key, value = item.get("key"), item.get("value")
         message = _key_error("tag", key) or _text_error("Tag value", value, MAX_TAG_VALUE_LENGTH)
         if message is None and key == RUN_NAME_TAG and value:
-            message = _name_error(value)
+            message = name_error(value)
         if message:
             errors.append(f"tags[{index}]: {message}")
         elif key == RUN_NAME_TAG and not value:
@@ -295,6 +295,27 @@ def _tag_entries(tags: Mapping[str, str] | Iterable[Mapping] | None) -> list:
     if isinstance(tags, Mapping):
         return [{"key": key, "value": value} for key, value in tags.items()]
     return tags or []
+
+
+def _validated(field: str, items: Mapping[str, str] | Iterable[Mapping] | None, read) -> dict[str, str]:
+    errors: dict[str, list[str]] = {}
+    entries = _entries(field, _tag_entries(items), ("key", "value"), errors)
+    if message := _batch_limit_error(field, MAX_PARAMS_TAGS_PER_BATCH, len(entries)):
+        errors.setdefault(field, []).append(message)
+    values = read(entries, errors.setdefault(field, []))
+    _raise_if(errors)
+    return values
+
+
+def validated_params(params: Mapping[str, str] | Iterable[Mapping] | None) -> dict[str, str]:
+    """``params`` ({key: value} or [{key, value}]) checked as a batch's are: {key: value}, or a
+    ValidationError naming the bad ones (a logged model's params follow a run's rules)."""
+    return _validated("params", params, _params)
+
+
+def validated_tags(tags: Mapping[str, str] | Iterable[Mapping] | None) -> dict[str, str]:
+    """``tags`` checked as a batch's are, the last value of a key winning."""
+    return _validated("tags", tags, _tags)
 
 
 # --- access -------------------------------------------------------------------------------------------
@@ -341,7 +362,7 @@ def run_create(
     if message := _batch_limit_error("tags", MAX_PARAMS_TAGS_PER_BATCH, len(tag_items)):
         errors.setdefault("tags", []).append(message)
     tag_values = _tags(tag_items, errors.setdefault("tags", []))
-    if name is not None and name != "" and (message := _name_error(name)):
+    if name is not None and name != "" and (message := name_error(name)):
         errors["name"] = [message]
     if start_time is None:
         start_time = now_ms()
@@ -389,7 +410,7 @@ def run_update(
         end_time, message = _time("End time", end_time)
         if message:
             errors["end_time"] = [message]
-    if name and (message := _name_error(name)):
+    if name and (message := name_error(name)):
         errors["name"] = [message]
     _raise_if(errors)
 
@@ -593,3 +614,26 @@ def run_delete_tag(*, run: Run, actor, key: str) -> None:
         if not deleted:
             raise LookupError(f"No tag with name: {key} in run with id {run.run_id}")
     publish(run_updated(run, actor=actor, fields=["tags"]))
+
+
+# The run metrics a model version keeps as its own: ours are fractions in [0, 1] (MLflow's runs
+# log anything, "f1" included).
+VERSION_METRICS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "f1_score": "f1_score",
+    "f1": "f1_score",
+}
+
+
+def version_data(run: Run) -> dict[str, float]:
+    """What a model version registered from ``run`` takes from it: its latest metrics named like a
+    version's (accuracy, precision, recall, f1_score or f1) when they are fractions in [0, 1]."""
+    latest = {metric.key: metric for metric in run.latest_metrics.filter(key__in=list(VERSION_METRICS))}
+    data = {}
+    for key, field in VERSION_METRICS.items():  # "f1_score" before "f1"
+        metric = latest.get(key)
+        if metric is not None and field not in data and not metric.is_nan and 0.0 <= metric.value <= 1.0:
+            data[field] = metric.value
+    return data

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
-from mlflow_api import search
+from experiments import runs as run_services
+from mlflow_api import search, sources
 from mlflow_api.errors import MlflowError, invalid, missing
 from mlflow_api.shapes import MLFLOW_TO_STAGE, STAGE_TO_MLFLOW, model_version, registered_model
 from mlflow_api.views import MlflowView, integer, text
 from mlmodels import selectors, services
 from mlmodels.models import MLModel, ModelVersion
-from registry.validators import normalize_name
+from registry.validators import normalize_name, validate_tag
 
 ORDER_KEYS_MODELS = {"name": "name", "creation_timestamp": "created_at", "last_updated_timestamp": "updated_at"}
 ORDER_KEYS_VERSIONS = {
@@ -109,7 +110,11 @@ class CreateRegisteredModel(MlflowView):
         if selectors.model_by_name(user=request.user, name=name) is not None:
             raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.")
         model = services.model_create(
-            owner=request.user, actor=request.user, name=name, description=text(fields, "description", required=False)
+            owner=request.user,
+            actor=request.user,
+            name=name,
+            description=text(fields, "description", required=False),
+            initial_version=False,
         )
         for key, value in tags:
             services.tag_set(model=model, actor=request.user, key=key, value=value)
@@ -352,7 +357,40 @@ class DeleteModelVersionTag(MlflowView):
 
 
 class CreateModelVersion(MlflowView):
+    """A new version of a registered model, its files copied inside our storage from the folder its
+    ``source`` names (mlflow_api/sources.py), linked to the run it came from, whose metrics named
+    like ours (accuracy, precision, recall, f1_score) become the version's."""
+
     method = "POST"
 
     def handle(self, request, fields):
-        raise MlflowError("NOT_IMPLEMENTED", "Creating model versions through the MLflow API is not served yet.")
+        model = model_named(request, text(fields, "name"))
+        tags = _tag_list(fields)
+        for key, value in tags:
+            validate_tag(key, value)
+        source = sources.resolve(
+            request, source=fields.get("source"), run_id=fields.get("run_id"), model_id=fields.get("model_id")
+        )
+        data = {}
+        if source.run is not None:
+            data = run_services.version_data(source.run)
+            if source.run.experiment.can_change(request.user):
+                data["experiment"] = source.run.experiment
+        try:
+            version = services.version_create_from_stored(
+                model=model,
+                actor=request.user,
+                source_prefix=source.prefix,
+                note=text(fields, "description", required=False),
+                data=data,
+                run=source.run,
+            )
+        except LookupError as error:
+            raise missing(str(error)) from None
+        for key, value in tags:
+            services.tag_set(
+                model=model, actor=request.user, key=key, value=value, version_number=version.version_number
+            )
+        model.refresh_from_db()
+        version.refresh_from_db()
+        return {"model_version": model_version(model, version)}

@@ -49,7 +49,7 @@ def model_version(model: MLModel, version: ModelVersion) -> dict:
         "current_stage": version_stage(model, number),
         "description": version.note,
         "source": source_of(model, version),
-        "run_id": "",
+        "run_id": version.run.run_id if version.run_id else "",
         "status": "READY",
         "tags": tags(version.tags),
         "aliases": aliases,

@@ -3,7 +3,7 @@ own server serves them too). Anything else under those prefixes is MLflow's ENDP
 
 from django.urls import path, re_path
 
-from mlflow_api import registry, runs, tracking
+from mlflow_api import logged_models, registry, runs, tracking
 from mlflow_api.views import endpoint_not_found
 
 ENDPOINTS = {
@@ -45,9 +45,22 @@ ENDPOINTS = {
     "runs/set-tag": runs.SetTag,
     "runs/delete-tag": runs.DeleteTag,
     "metrics/get-history": runs.GetMetricHistory,
+    "runs/outputs": logged_models.LogOutputs,
+    "logged-models": logged_models.CreateLoggedModel,
+    "logged-models/search": logged_models.SearchLoggedModels,
 }
+# MLflow 3's logged models are addressed by their id in the path: m-<32 hex digits>.
+LOGGED_MODEL = "logged-models/<str:model_id>"
 
 urlpatterns = [
     *(path(route, view.as_view(), name=f"mlflow-{route.replace('/', '-')}") for route, view in ENDPOINTS.items()),
+    path(LOGGED_MODEL, logged_models.LoggedModelDetail.as_view(), name="mlflow-logged-model"),
+    path(f"{LOGGED_MODEL}/tags", logged_models.SetLoggedModelTags.as_view(), name="mlflow-logged-model-tags"),
+    path(
+        f"{LOGGED_MODEL}/tags/<path:tag_key>",
+        logged_models.DeleteLoggedModelTag.as_view(),
+        name="mlflow-logged-model-tag",
+    ),
+    path(f"{LOGGED_MODEL}/params", logged_models.LogLoggedModelParams.as_view(), name="mlflow-logged-model-params"),
     re_path(r"^.*$", endpoint_not_found, name="mlflow-endpoint-not-found"),
 ]

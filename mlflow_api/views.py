@@ -81,16 +81,22 @@ class MlflowView(APIView):
     renderer_classes = [JSONRenderer]
     # Not part of API v1's OpenAPI schema: MLflow's own protos describe this API.
     schema = None
-    # The HTTP method MLflow's client uses for this endpoint (model_registry.proto / service.proto).
-    method = "GET"
+    # The HTTP method MLflow's client uses for this endpoint (model_registry.proto / service.proto);
+    # a path served with several (logged-models/{id}: GET, PATCH, DELETE) names them all and has a
+    # ``handle_<method>`` for each.
+    method: str | tuple[str, ...] = "GET"
 
-    def handle(self, request, fields: dict) -> dict:
+    def handle(self, request, fields: dict, **path) -> dict:
         raise NotImplementedError
 
     def _dispatch(self, request, *args, **kwargs):
-        if request.method != self.method:
-            raise MlflowError("ENDPOINT_NOT_FOUND", f"This endpoint takes {self.method}, not {request.method}.")
-        return Response(self.handle(request, self.fields(request)))
+        methods = (self.method,) if isinstance(self.method, str) else self.method
+        if request.method not in methods:
+            raise MlflowError(
+                "ENDPOINT_NOT_FOUND", f"This endpoint takes {' or '.join(methods)}, not {request.method}."
+            )
+        handle = self.handle if len(methods) == 1 else getattr(self, f"handle_{request.method.lower()}")
+        return Response(handle(request, self.fields(request), **kwargs))
 
     get = post = patch = delete = put = _dispatch
 

@@ -150,6 +150,7 @@ def _save_with_version(
     new_version: bool,
     files: list[folders.FolderFile] | None = None,
     files_from: ModelVersion | None = None,
+    run=None,
 ) -> ModelVersion | None:
     """Validate the changed fields, save, and snapshot the model as version latest+1 if asked.
 
@@ -175,6 +176,7 @@ def _save_with_version(
         version_number=model.latest_version,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         note=note,
+        run=run,
         # A stored file waits for its scan (the version.created subscriber asks for it).
         scan_status=ScanStatus.PENDING if model.has_artifact else "",
         # By attname (experiment_id): the snapshot needs no query for the experiment row.
@@ -236,8 +238,11 @@ def model_create(
     f1_score: float | None = None,
     file: IO[bytes] | None = None,
     note: str = "Initial version",
+    initial_version: bool = True,
 ) -> MLModel:
-    """Create a model in development and record it as version 1 (with its file, if given)."""
+    """Create a model in development and record it as version 1 (with its file, if given). Without
+    ``initial_version`` (MLflow's registered-models/create: a registered model starts with no
+    versions there), it has none until one is recorded, which is then version 1."""
     actor = actor or owner
     if not (actor.is_superuser or actor.pk == owner.pk):
         raise PermissionDenied("Only a superuser can create a model for another user.")
@@ -260,6 +265,13 @@ def model_create(
     model.full_clean(exclude=["file", "file_size", "file_sha256", "name_key"])
     if file is not None:
         _check_size(file)
+    if not initial_version:
+        if file is not None:
+            raise ValueError("A model created with a file has it as its initial version.")
+        with integrity_as_validation(model), transaction.atomic():
+            model.save()
+        publish(model_created(model, actor=actor))
+        return model
     # The file, if any, is stored once the row has its id; it is removed again if the create fails.
     with integrity_as_validation(model), uploads.new_model_upload(file=file) as upload, transaction.atomic():
         model.save()
@@ -368,14 +380,20 @@ def version_create_with_files(
 
 
 def version_create_from_stored(
-    *, model: MLModel, actor, source_prefix: str, note: str = "", data: dict[str, Any] | None = None
+    *,
+    model: MLModel,
+    actor,
+    source_prefix: str,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    run=None,
 ) -> ModelVersion:
     """Record a new version whose artifact is a copy of every object under ``source_prefix`` in the
     registry's own storage (a run's artifacts folder, another version's folder), each copied inside
     the storage (S3 CopyObject, a streamed local copy) under the new version's prefix, named by its
     path below ``source_prefix``. The prefix must be in the registry's namespace (``users/{id}/…``)
-    and name something that exists (``LookupError`` otherwise); other rules as
-    ``version_create_with_files``."""
+    and name something that exists (``LookupError`` otherwise); ``run`` is the experiments' run it
+    came from, linked to the version; other rules as ``version_create_with_files``."""
     data = dict(data or {})
     _check_version_data(model, actor, data, note)
     prefix = _readable_prefix(source_prefix, actor)
@@ -397,7 +415,7 @@ def version_create_from_stored(
         return lambda key: artifact_copy(source_key=source_key, target_key=key, size=size)
 
     writers = [(path, writer(key, size)) for path, (key, size) in zip(paths, entries, strict=True)]
-    version = _record_folder(model=model, actor=actor, data=data, writers=writers, note=note)
+    version = _record_folder(model=model, actor=actor, data=data, writers=writers, note=note, run=run)
     publish(version_created(version, actor=actor, source=prefix))
     return version
 
@@ -451,7 +469,7 @@ def _readable_prefix(source_prefix: object, actor) -> str:
 
 
 def _record_folder(
-    *, model: MLModel, actor, data: dict[str, Any], writers: list[tuple[str, folders.Writer]], note: str
+    *, model: MLModel, actor, data: dict[str, Any], writers: list[tuple[str, folders.Writer]], note: str, run=None
 ) -> ModelVersion:
     """Store the folder, then record it with ``data`` as the next version (returned), the number
     decided under the row lock as ``_apply_with_file`` does."""
@@ -473,6 +491,7 @@ def _record_folder(
             note=note or "New artifact folder",
             new_version=True,
             files=placed,
+            run=run,
         )
     changes.refresh_from(model, locked)
     return version
