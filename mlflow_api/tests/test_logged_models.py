@@ -164,7 +164,7 @@ def test_log_model_s_registration_copies_the_logged_model_and_links_the_run(owne
     assert (shown["version"], shown["run_id"], shown["description"]) == ("1", run_id, "first")
     assert shown["tags"] == [{"key": "trained_by", "value": "ci"}]
     assert second.json()["model_version"]["version"] == "2"
-    assert uri.json()["artifact_uri"].endswith("/registry/models/%d/versions/1" % MLModel.objects.get().pk)
+    assert uri.json()["artifact_uri"].endswith(f"/registry/models/{MLModel.objects.get().pk}/versions/1")
     version = ModelVersion.objects.select_related("run").get(model__name="churn", version_number=1)
     assert version.run.run_id == run_id and version.experiment_id == experiment.pk
     assert (version.accuracy, version.f1_score, version.precision) == (0.91, 0.8, None)
