@@ -203,3 +203,8 @@ def runs_by_id(experiment: Experiment, run_ids: Sequence[str], *, user) -> list[
         )
     }
     return [found[run_id] for run_id in wanted if run_id in found]
+
+
+def run_versions(run: Run) -> list:
+    """The model versions registered from ``run``, with their models' names, newest first."""
+    return list(run.model_versions.select_related("model").order_by("-created_at", "-pk"))

@@ -122,7 +122,13 @@ def run_detail(request, pk: int, run_id: str):
     return render(
         request,
         "experiments/run_detail.html",
-        {"experiment": run.experiment, "run": run, "histories": histories, "histories_truncated": truncated},
+        {
+            "experiment": run.experiment,
+            "run": run,
+            "histories": histories,
+            "histories_truncated": truncated,
+            "registered": selectors.run_versions(run),
+        },
     )
 
 

@@ -121,8 +121,10 @@ def _list_url(request, number: int) -> str:
 
 def _versions_context(request, model: MLModel) -> dict:
     """What the parts of the model page that follow its versions show (see models/_refresh.html):
-    one query for the versions with their authors, one more for the files of folder versions."""
-    versions = selectors.with_version_files(list(selectors.version_list(model=model).select_related("created_by")))
+    one query for the versions with their authors and runs, one more for the files of folder versions."""
+    versions = selectors.with_version_files(
+        list(selectors.version_list(model=model).select_related("created_by", "run"))
+    )
     return {
         "model": model,
         "can_change": model.can_change(request.user),

@@ -299,3 +299,20 @@ def test_runs_outputs_links_a_logged_model_made_without_a_run(owner_api, other_a
     assert linked.status_code == 200
     assert unknown.status_code == 404
     assert LoggedModel.objects.get(model_id=model_id).source_run.run_id == run_id
+
+
+def test_the_model_page_links_a_version_to_its_run_and_the_run_page_back(owner_api, owner_client, experiment):
+    run_id = _run(owner_api, str(experiment.pk), accuracy=0.9)
+    info = _logged_model(owner_api, str(experiment.pk), run_id)
+    owner_api.post(f"{API}/registered-models/create", {"name": "churn"}, format="json")
+    owner_api.post(
+        f"{API}/model-versions/create", {"name": "churn", "source": f"models:/{info['model_id']}"}, format="json"
+    )
+    model = MLModel.objects.get(name="churn")
+
+    model_page = owner_client.get(f"/models/{model.pk}/").content.decode()
+    run_page = owner_client.get(f"/experiments/{experiment.pk}/runs/{run_id}/").content.decode()
+
+    assert f'href="/experiments/{experiment.pk}/runs/{run_id}/"' in model_page
+    assert "<code>MLmodel</code>" in model_page and "<code>nested/requirements.txt</code>" in model_page
+    assert f'href="/models/{model.pk}/#version-1">churn v1</a>' in run_page
