@@ -1,7 +1,16 @@
 from django.contrib import admin
 
-from experiments import runs, services
-from experiments.models import Experiment, Run, RunLatestMetric, RunParam, RunTag
+from experiments import logged_models, runs, services
+from experiments.models import (
+    Experiment,
+    LoggedModel,
+    LoggedModelParam,
+    LoggedModelTag,
+    Run,
+    RunLatestMetric,
+    RunParam,
+    RunTag,
+)
 from mlmodels.models import MLModel
 
 
@@ -116,3 +125,52 @@ class RunAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for run in queryset.select_related("experiment"):
             runs.run_delete(run=run, actor=request.user)
+
+
+class LoggedModelParamInline(_ReadOnlyInline):
+    model = LoggedModelParam
+    fields = readonly_fields = ("key", "value")
+
+
+class LoggedModelTagInline(_ReadOnlyInline):
+    model = LoggedModelTag
+    fields = readonly_fields = ("key", "value")
+
+
+@admin.register(LoggedModel)
+class LoggedModelAdmin(admin.ModelAdmin):
+    """Read-only: logged models are written by MLflow's client through experiments.logged_models."""
+
+    readonly_fields = (
+        "model_id",
+        "experiment",
+        "user",
+        "source_run",
+        "name",
+        "model_type",
+        "status",
+        "status_message",
+        "creation_time",
+        "last_updated_time",
+        "lifecycle_stage",
+        "artifact_uri",
+    )
+    list_display = ("name", "model_id", "experiment", "source_run", "status", "lifecycle_stage", "creation_time")
+    list_filter = ("status", "lifecycle_stage")
+    search_fields = ("name", "model_id", "experiment__name", "source_run__run_id")
+    list_select_related = ("experiment", "source_run")
+    inlines = (LoggedModelParamInline, LoggedModelTagInline)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request, obj):
+        # Soft, with its event, as MLflow's delete is; deleting the experiment removes it.
+        logged_models.logged_model_delete(logged_model=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for logged_model in queryset.select_related("experiment"):
+            logged_models.logged_model_delete(logged_model=logged_model, actor=request.user)

@@ -54,3 +54,22 @@ def test_experiment_admin_lists_experiments(superuser_client, user):
     response = superuser_client.get(reverse("admin:experiments_experiment_changelist"))
 
     assert b"listed-exp" in response.content
+
+
+def test_logged_model_admin_lists_shows_and_soft_deletes_through_the_service(superuser_client, user):
+    from experiments import logged_models
+    from experiments.models import LoggedModel
+
+    experiment = ExperimentFactory(owner=user)
+    made = logged_models.logged_model_create(
+        experiment=experiment, actor=user, name="model", params={"C": "1.0"}, tags={"team": "growth"}
+    )
+
+    listing = superuser_client.get(reverse("admin:experiments_loggedmodel_changelist"))
+    page = superuser_client.get(reverse("admin:experiments_loggedmodel_change", args=[made.pk]))
+    deleted = superuser_client.post(reverse("admin:experiments_loggedmodel_delete", args=[made.pk]), {"post": "yes"})
+
+    assert listing.status_code == 200 and made.model_id in listing.content.decode()
+    assert page.status_code == 200 and "growth" in page.content.decode()
+    assert deleted.status_code == 302
+    assert LoggedModel.objects.get(pk=made.pk).lifecycle_stage == "deleted"
