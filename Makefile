@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test test-browser lint migrate seed load bench bench-webhooks bench-live clean
+.PHONY: run worker test test-browser lint migrate seed load bench bench-webhooks bench-import bench-live clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench: $(VENV)/.dev-installed
 # latency after commit and none lost. WEBHOOKS_ARGS="--rate 20 --duration 10" to change it.
 bench-webhooks: $(VENV)/.dev-installed
 	bench/with-services $(BIN)/python -m bench.webhooks $(WEBHOOKS_ARGS)
+
+# manage.py import_mlflow against a real MLflow server (bench/import_mlflow.py): 100 registered models x 3
+# versions with artifacts, imported into a fresh SQLite registry twice; the second run must copy nothing.
+# IMPORT_ARGS="--models 10 --with-runs" to change it.
+bench-import: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.import_mlflow $(IMPORT_ARGS)
 
 # The live updates under load (bench/live.py): 200 signed-in WebSockets on daphne, changes through the
 # API on gunicorn, PostgreSQL and Redis started for it; event -> every socket latency, none lost.

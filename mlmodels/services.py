@@ -354,12 +354,14 @@ def version_create_with_files(
     files: Iterable[tuple[str, IO[bytes]]],
     note: str = "",
     data: dict[str, Any] | None = None,
+    run=None,
 ) -> ModelVersion:
     """Record a new version whose artifact is the folder ``files``: (relative POSIX path, readable
     binary stream) pairs, each streamed to ``{version prefix}/{path}`` with its size and sha256
     computed on the way; ``data`` (metrics, hyperparameters, experiment) applied as ``version_record``
-    does. All or nothing: a bad path is refused before anything is stored, and any failure later
-    (storage, database) removes every file stored so far and writes no row."""
+    does; ``run``, the run it came from, linked. All or nothing: a bad path is refused before anything
+    is stored, and any failure later (storage, database) removes every file stored so far and writes
+    no row."""
     data = dict(data or {})
     _check_version_data(model, actor, data, note)
     files = list(files)
@@ -372,9 +374,8 @@ def version_create_with_files(
     def writer(stream: IO[bytes]) -> folders.Writer:
         return lambda key: artifact_store(key=key, source=stream)
 
-    version = _record_folder(
-        model=model, actor=actor, data=data, writers=[(path, writer(stream)) for path, stream in files], note=note
-    )
+    writers = [(path, writer(stream)) for path, stream in files]
+    version = _record_folder(model=model, actor=actor, data=data, writers=writers, note=note, run=run)
     publish(version_created(version, actor=actor))
     return version
 
