@@ -304,3 +304,59 @@ class LoggedModelTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
+
+
+# --- artifact files ---------------------------------------------------------------------------------
+# What MLflow's artifact proxy (/api/2.0/mlflow-artifacts/artifacts/…) stores for a run or a logged
+# model: one row per file, its path inside the owner's artifact folder and where it is stored
+# (``experiments.artifacts`` is the one write path; folders are derived from the paths).
+
+
+def _artifact_key_written_by_registry() -> models.Q:
+    """A key is a relative ``users/…`` key as the registry writes it (the guard mlmodels' file keys
+    carry too): no URI, no ``//host``, no ``.`` or ``..`` segment, no query, fragment, backslash or
+    encoding. (A name like ``model..v2.bin`` is a file name, not a traversal.)"""
+    condition = models.Q(key__startswith="users/")
+    for fragment in ("/../", "/./", "//", ":", "?", "#", "\\", "%"):
+        condition &= ~models.Q(key__contains=fragment)
+    for ending in ("/..", "/."):
+        condition &= ~models.Q(key__endswith=ending)
+    return condition
+
+
+class ArtifactFile(models.Model):
+    """One artifact file of a run or (XOR) of a logged model, stored at ``key`` = the owner's
+    ``artifact_prefix`` + "/" + ``path``; a new upload of the same path replaces the bytes there."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="artifact_files")
+    logged_model = models.ForeignKey(
+        LoggedModel, on_delete=models.CASCADE, null=True, blank=True, related_name="artifact_files"
+    )
+    path = models.CharField(max_length=1024)
+    key = models.CharField("file key", max_length=1024, unique=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(run__isnull=False) & models.Q(logged_model__isnull=True))
+                | (models.Q(run__isnull=True) & models.Q(logged_model__isnull=False)),
+                name="experiments_artifactfile_one_owner",
+                violation_error_message="An artifact file belongs to a run or to a logged model, not both.",
+            ),
+            models.UniqueConstraint(fields=["run", "path"], name="experiments_artifactfile_unique_run_path"),
+            models.UniqueConstraint(
+                fields=["logged_model", "path"], name="experiments_artifactfile_unique_logged_model_path"
+            ),
+            models.CheckConstraint(condition=models.Q(size__gte=0), name="experiments_artifactfile_size_not_negative"),
+            models.CheckConstraint(
+                condition=_artifact_key_written_by_registry(), name="experiments_artifactfile_key_registry_written"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path

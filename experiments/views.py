@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from experiments import selectors, services
+from experiments import artifacts, selectors, services
 from experiments.filters import ExperimentFilterSet
 from experiments.forms import ExperimentForm
 from experiments.models import Experiment, Run
@@ -106,6 +106,10 @@ def _runs_table(request, experiment: Experiment) -> dict:
     }
 
 
+# The artifact files a run's page lists (by path); the MLflow API lists every one.
+MAX_ARTIFACT_FILES = 200
+
+
 def _run_for(request, pk: int, run_id: str) -> Run:
     run = selectors.run_get(run_id, user=request.user)
     if run is None or run.experiment_id != pk:
@@ -119,6 +123,7 @@ def run_detail(request, pk: int, run_id: str):
     run = _run_for(request, pk, run_id)
     prefetch_related_objects([run], "params", "latest_metrics", "tags")
     histories, truncated = selectors.metric_histories(run, limit=selectors.MAX_HISTORY_POINTS)
+    files = list(artifacts.files_of(run).only("path", "size")[: MAX_ARTIFACT_FILES + 1])
     return render(
         request,
         "experiments/run_detail.html",
@@ -128,6 +133,8 @@ def run_detail(request, pk: int, run_id: str):
             "histories": histories,
             "histories_truncated": truncated,
             "registered": selectors.run_versions(run),
+            "artifact_files": files[:MAX_ARTIFACT_FILES],
+            "artifact_files_truncated": len(files) > MAX_ARTIFACT_FILES,
         },
     )
 

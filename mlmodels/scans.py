@@ -108,8 +108,33 @@ def _by_content(stream: IO[bytes], file_name: str) -> ScanReport:
     scan = _scan_pickle(stream, file_name)
     if scan.globals or head[:1] == bytes([_PICKLE_PROTO]):
         kind = "joblib" if scan.joblib or file_name.endswith(".joblib") else "pickle"
-        return _from_picklescan(scan, kind)
+        report = _from_picklescan(scan, kind)
+        # Text opening with a letter that is also a protocol-0 opcode (the "c" of MLflow's conda.yaml
+        # "channels:" reads as GLOBAL) is no pickle when it cannot be read as one to its end; a text
+        # pickle that can, or that names a dangerous import on the way, is still judged as a pickle.
+        if report.status == ERROR and head[:1] != bytes([_PICKLE_PROTO]) and not scan.joblib and _is_text(stream):
+            return ScanReport(UNKNOWN, "text", metadata={"reason": "text, not a format the registry reads"})
+        return report
     return ScanReport(UNKNOWN, "unknown", metadata={"reason": "not a format the registry reads"})
+
+
+_TEXT_SAMPLE = 64 * 1024
+
+
+def _is_text(stream: IO[bytes]) -> bool:
+    """Whether the start of ``stream`` is UTF-8 text without NUL bytes (a sample: a model file is
+    binary long before 64 KiB)."""
+    stream.seek(0)
+    sample = stream.read(_TEXT_SAMPLE)
+    stream.seek(0)
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode()
+    except UnicodeDecodeError as error:
+        # A sample cut in the middle of a character is still text.
+        return error.start >= len(sample) - 3
+    return True
 
 
 def _zip(stream: IO[bytes], file_name: str) -> ScanReport:

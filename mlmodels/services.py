@@ -31,7 +31,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.roles import can_approve
-from mlmodels import approvals, changes, folders, selectors, uploads
+from mlmodels import approvals, changes, folders, references, selectors, uploads
 from mlmodels.events import (
     alias_was_deleted,
     alias_was_set,
@@ -903,6 +903,8 @@ def storage_audit(*, fix: bool = False, min_age: timedelta = timedelta(hours=1),
     referenced |= set(ModelVersion.objects.filter(under_prefix).values_list("file", flat=True).iterator())
     # The files of folder versions (a rollback's rows name the same keys: a set keeps one of each).
     referenced |= set(VersionFile.objects.filter(key__startswith=f"{prefix}/").values_list("key", flat=True).iterator())
+    # Other apps' stored files (experiments' artifact files), registered by their AppConfig.ready().
+    referenced |= set(references.referenced_keys(prefix))
     cutoff = timezone.now() - min_age
     orphans = sorted(key for key in stored - referenced if artifact_modified_at(key) <= cutoff)
     missing = sorted(referenced - stored)

@@ -130,6 +130,10 @@ _COPY_CHUNK = 1024 * 1024
 
 # The largest object S3 copies in one CopyObject call; larger ones need a multipart copy.
 S3_SINGLE_COPY_MAX_BYTES = 5 * 1024**3
+# The checksum a CopyObject asks S3 to compute for the copy (its whole bytes). Without it, the copy of
+# an object uploaded in parts may carry the source's per-part checksum as if it were the whole
+# object's (moto's server does), and botocore's response checksum check then fails every read of it.
+S3_COPY_CHECKSUM = "CRC32"
 
 
 class ArtifactStore:
@@ -216,7 +220,9 @@ class S3Artifacts(ArtifactStore):
             bucket = self.storage.bucket
             source = {"Bucket": bucket.name, "Key": source_key}
             if size is not None and size <= S3_SINGLE_COPY_MAX_BYTES:
-                bucket.meta.client.copy_object(CopySource=source, Bucket=bucket.name, Key=target_key)
+                bucket.meta.client.copy_object(
+                    CopySource=source, Bucket=bucket.name, Key=target_key, ChecksumAlgorithm=S3_COPY_CHECKSUM
+                )
             else:
                 bucket.meta.client.copy(source, bucket.name, target_key)
             bucket.Object(source_key).delete()
@@ -229,7 +235,9 @@ class S3Artifacts(ArtifactStore):
             bucket = self.storage.bucket
             source = {"Bucket": bucket.name, "Key": source_key}
             if size is not None and size <= S3_SINGLE_COPY_MAX_BYTES:
-                bucket.meta.client.copy_object(CopySource=source, Bucket=bucket.name, Key=target_key)
+                bucket.meta.client.copy_object(
+                    CopySource=source, Bucket=bucket.name, Key=target_key, ChecksumAlgorithm=S3_COPY_CHECKSUM
+                )
             else:
                 bucket.meta.client.copy(source, bucket.name, target_key)
         return self._hashed(target_key)

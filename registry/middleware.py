@@ -19,7 +19,8 @@ class RequestSizeLimitMiddleware:
 
     Every body is held to DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB), whatever its content type, except a
     signed-in user's multipart body to one of the upload routes (settings.LARGE_UPLOAD_URL_NAMES),
-    which may carry an artifact of up to MAX_UPLOAD_BYTES. Anonymous clients (login, register) cannot
+    or any body to a route that takes the file as its body (settings.RAW_UPLOAD_URL_NAMES), which
+    may carry an artifact of up to MAX_UPLOAD_BYTES. Anonymous clients (login, register) cannot
     make a worker read and spool megabytes. Placed after the authentication middleware: the session
     user is known there, and a bearer token is checked only for a large upload.
     """
@@ -38,7 +39,8 @@ class RequestSizeLimitMiddleware:
         upload_limit = settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
         upload = _is_upload(request)
         if upload and length <= upload_limit:
-            if _signed_in(request):
+            # A raw-body route's view authenticates (MLflow's Basic password too) before it reads a byte.
+            if _takes_raw_body(request) or _signed_in(request):
                 return self.get_response(request)
             message = f"Request body too large: {length} bytes; sign in to upload more than {limit} bytes."
         else:
@@ -48,14 +50,25 @@ class RequestSizeLimitMiddleware:
         return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
 
-def _is_upload(request) -> bool:
-    if not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
-        return False
+def _view_name(request) -> str | None:
     try:
-        match = resolve(request.path_info)
+        return resolve(request.path_info).view_name
     except Resolver404:
+        return None
+
+
+def _is_upload(request) -> bool:
+    """A multipart body to one of LARGE_UPLOAD_URL_NAMES, or any body to one of RAW_UPLOAD_URL_NAMES."""
+    multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+    raw_names = getattr(settings, "RAW_UPLOAD_URL_NAMES", frozenset())
+    if not multipart and not raw_names:
         return False
-    return match.view_name in settings.LARGE_UPLOAD_URL_NAMES
+    name = _view_name(request)
+    return name in raw_names or (multipart and name in settings.LARGE_UPLOAD_URL_NAMES)
+
+
+def _takes_raw_body(request) -> bool:
+    return _view_name(request) in getattr(settings, "RAW_UPLOAD_URL_NAMES", frozenset())
 
 
 def _signed_in(request) -> bool:

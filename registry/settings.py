@@ -333,6 +333,10 @@ LARGE_UPLOAD_URL_NAMES = frozenset(
         "admin:mlmodels_mlmodel_change",
     }
 )
+# The routes whose body is the file itself, whatever its content type (MLflow's artifact PUT): let
+# through up to the same limit; their view authenticates before it reads a byte, then streams the
+# body to storage and holds it to MAX_UPLOAD_BYTES itself.
+RAW_UPLOAD_URL_NAMES = frozenset({"mlflow-artifacts-file"})
 
 # --- Accounts -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

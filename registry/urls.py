@@ -46,6 +46,8 @@ urlpatterns = [
     # MLflow's REST API, where its client looks for it (MLFLOW_TRACKING_URI is this server's root).
     path("api/2.0/mlflow/", include("mlflow_api.urls")),
     path("ajax-api/2.0/mlflow/", include("mlflow_api.urls")),
+    # Its artifact proxy (mlflow-artifacts:/… URIs) and server-info probe, under both prefixes.
+    path("", include("mlflow_api.artifact_urls")),
     # Anything else under /api/ is a JSON 404, also when DEBUG would show Django's HTML page.
     re_path(r"^api/", api_not_found),
 ]

@@ -14,6 +14,7 @@ import pytest
 from accounts import services as account_services
 from accounts.tests.factories import UserFactory
 from mlmodels import services
+from mlmodels.models import MLModel
 from mlmodels.tests.factories import MLModelFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,3 +201,80 @@ def test_the_official_client_logs_a_run(mlflow_python, live_server):
     assert out["changed_param"] == "INVALID_PARAMETER_VALUE"
     assert len(out["searched"]) == 1
     assert out["deleted"] == "deleted"
+
+
+TRAINING_SCRIPT = """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    mlflow.set_experiment("client-churn-training")
+    runs, models = [], []
+    for C in (0.05, 1.0):
+        with mlflow.start_run() as run:
+            model = LogisticRegression(C=C, max_iter=300).fit(X, y)
+            mlflow.log_params({"C": C, "max_iter": 300})
+            mlflow.log_metrics({"accuracy": model.score(X, y), "loss": 1.5})
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="client-churn", input_example=X[:2])
+            runs.append(run.info.run_id)
+            models.append(model)
+    client = MlflowClient()
+    out = {"runs": runs}
+    versions = sorted(client.search_model_versions("name = 'client-churn'"), key=lambda v: int(v.version))
+    out["versions"] = [[v.version, v.run_id] for v in versions]
+    client.set_registered_model_tag("client-churn", "team", "growth")
+    client.set_model_version_tag("client-churn", "2", "validated", "yes")
+    client.set_registered_model_alias("client-churn", "champion", "1")
+    client.set_registered_model_alias("client-churn", "champion", "2")
+    client.set_registered_model_alias("client-churn", "challenger", "1")
+    client.delete_registered_model_alias("client-churn", "challenger")
+    model = client.get_registered_model("client-churn")
+    out["aliases"] = dict(model.aliases)
+    out["tags"] = dict(model.tags)
+    out["version_tags"] = dict(client.get_model_version("client-churn", "2").tags)
+
+    served = mlflow.pyfunc.load_model("models:/client-churn@champion")
+    out["same_predictions"] = bool(np.array_equal(served.predict(X), models[1].predict(X)))
+    first = mlflow.sklearn.load_model("models:/client-churn/1")
+    out["first_predictions"] = bool(np.array_equal(first.predict(X), models[0].predict(X)))
+    with tempfile.TemporaryDirectory() as folder:
+        path = mlflow.artifacts.download_artifacts("models:/client-churn@champion", dst_path=folder)
+        out["downloaded"] = sorted(p.relative_to(path).as_posix() for p in Path(path).rglob("*") if p.is_file())
+    try:
+        client.create_model_version("client-churn", "file:///etc", run_id=runs[0])
+    except MlflowException as error:
+        out["local_source"] = error.error_code
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_client_trains_registers_aliases_and_loads_a_model(mlflow_python, live_server):
+    user = UserFactory(username="trainer")
+    _, token = account_services.api_key_create(actor=user, user=user, name="mlflow", scope="write")
+
+    out = run_client(mlflow_python, TRAINING_SCRIPT, url=live_server.url, token=token)
+
+    assert out["versions"] == [["1", out["runs"][0]], ["2", out["runs"][1]]]
+    assert out["aliases"] == {"champion": "2"}
+    assert out["tags"] == {"team": "growth"} and out["version_tags"] == {"validated": "yes"}
+    assert out["same_predictions"] and out["first_predictions"]
+    assert {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml"} <= set(out["downloaded"])
+    assert out["local_source"] == "INVALID_PARAMETER_VALUE"
+    model = MLModel.objects.get(name="client-churn")
+    version = model.versions.select_related("run").get(version_number=2)
+    # The client writes registered_model_meta itself, next to the files it downloaded.
+    assert set(version.files.values_list("path", flat=True)) == set(out["downloaded"]) - {"registered_model_meta"}
+    assert version.run.run_id == out["runs"][1] and 0.9 < version.accuracy <= 1.0
+    # A folder as MLflow 3 saves a scikit-learn model (skops, YAML, JSON) scans as no error.
+    version.refresh_from_db()
+    assert version.scan_status in ("clean", "unknown") and version.artifact_format

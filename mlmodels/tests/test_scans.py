@@ -235,3 +235,24 @@ def test_a_rollback_to_a_scanned_version_carries_its_scan_and_an_unsafe_one_neve
     assert (copy.scan_status, copy.scan_findings) == ("unsafe", ["posix.system"])
     refused_again = owner_api.patch(f"/api/v1/models/{model.pk}/lifecycle/", {"lifecycle": "production"})
     assert refused_again.status_code == 400
+
+
+CONDA_YAML = b"channels:\n- conda-forge\ndependencies:\n- python=3.11.7\n- pip<=24.0\n- pip:\n  - mlflow==3.17.2\n"
+
+
+def test_a_text_file_that_opens_like_a_pickle_opcode_is_text_not_a_broken_pickle():
+    # MLflow's conda.yaml opens with "c", protocol 0's GLOBAL: read as a pickle it would be an error,
+    # and every MLflow model folder's scan with it.
+    report = scan_bytes(CONDA_YAML, file_name="conda.yaml")
+
+    assert (report.status, report.format) == ("unknown", "text")
+
+
+@pytest.mark.parametrize("name", ["conda.yaml", "notes.txt", "model"])
+def test_a_text_pickle_is_still_judged_as_a_pickle_whatever_its_name(name):
+    whole = b"cos\nsystem\n(S'echo owned'\ntR."
+    cut_short = b"cos\nsystem\n(S'echo owned'\n"
+
+    assert scan_bytes(whole, file_name=name).findings == ["os.system"]
+    assert scan_bytes(cut_short, file_name=name).status == "unsafe"
+    assert scan_bytes(b"cbuiltins\nlen\n(S'ab'\ntR.", file_name=name).status == "clean"

@@ -52,6 +52,11 @@ PUBLIC_ROUTES = {
     # MLflow's REST API answers a path it does not serve with its ENDPOINT_NOT_FOUND, signed in or not:
     # it reads nothing and tells nothing but that the path is not served.
     "mlflow-endpoint-not-found": "MLflow's ENDPOINT_NOT_FOUND for paths the MLflow API does not serve",
+    "mlflow-artifacts-endpoint-not-found": "the same for paths under mlflow-artifacts/ it does not serve",
+    # MLflow's server-info: what the server offers (no multipart, no workspaces), fixed flags that name
+    # no object or user; public in MLflow too ("clients use it to learn how the server is set up
+    # before they authenticate").
+    "mlflow-server-info": "MLflow's fixed capability flags, asked before signing in",
     "schema": "the OpenAPI schema",
     "swagger-ui": "Swagger UI, reading the public schema",
     # The login pages (where every other page sends anonymous visitors) and self-registration.
@@ -402,6 +407,11 @@ def test_every_route_refuses_anonymous_requests(seeded):
         "api:files-download",
         "api:files-presigned-url",
         "api:files-signed-download",
+        # MLflow's artifact proxy: list, file (GET, PUT, DELETE), multipart and presigned refusals.
+        "mlflow-artifacts-list",
+        "mlflow-artifacts-file",
+        "mlflow-artifacts-multipart",
+        "mlflow-artifacts-presigned",
     ):
         assert expected in names
     # Every allowlisted name that exists is a real route (a renamed route must not stay allowlisted).
