@@ -5,10 +5,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, F, OuterRef, Prefetch, QuerySet, Subquery, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 
 from experiments.models import Experiment, LifecycleStage, Run, RunLatestMetric, RunMetric, RunParam, RunStatus, RunTag
 from mlmodels.models import MLModel
+from registry.comparisons import compared
 
 
 def experiment_list(*, user) -> QuerySet[Experiment]:
@@ -31,6 +32,9 @@ RUN_ATTRIBUTES = {
     "status": "status",
     "run_id": "run_id",
     "user": "user__username",
+    "user_id": "user__username",
+    "artifact_uri": "artifact_uri",
+    "created": "start_time",
 }
 _KINDS = {
     "metrics": "metric",
@@ -82,6 +86,83 @@ class RunOrder:
         return term if self.ascending else f"-{term}"
 
 
+# What a condition on a run compares, by kind: numbers (latest metrics, times) or text (params,
+# tags, the other attributes); IN and NOT IN take a list of run ids, IS NULL and IS NOT NULL no value.
+NUMBER_COMPARATORS = ("=", "!=", "<", "<=", ">", ">=")
+TEXT_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
+LIST_COMPARATORS = ("IN", "NOT IN")
+PRESENCE_COMPARATORS = ("IS NULL", "IS NOT NULL")
+NUMBER_ATTRIBUTES = frozenset({"start_time", "end_time"})  # by column
+LIST_ATTRIBUTES = frozenset({"run_id"})
+
+
+@dataclass(frozen=True)
+class RunCondition:
+    """One condition a run must meet to be listed: its latest metric ``key`` (a number), its param or
+    tag ``key``, or its attribute ``key`` (a RUN_ATTRIBUTES name) compared by ``comparator`` with
+    ``value``: a number for metrics, start_time and end_time; a string (a LIKE pattern for LIKE and
+    ILIKE, ``%`` and ``_`` its wildcards) for params, tags and the other attributes; a tuple of run
+    ids for IN and NOT IN; None for IS NULL and IS NOT NULL (params and tags: has no such key, has it).
+
+    A run without the metric, param, tag or time compared (an unfinished run's end_time) meets no
+    comparison, ``!=`` included, as in MLflow's SQL store; a NaN metric meets ``!=`` only."""
+
+    kind: str  # "metric", "param", "tag" or "attribute"
+    key: str
+    comparator: str
+    value: object = None
+
+    def problem(self) -> str | None:
+        """Why this condition cannot be applied, or None."""
+        if self.kind not in ("metric", "param", "tag", "attribute") or not self.key:
+            return f"Cannot filter runs by {self.kind}.{self.key}: use a metric, a param, a tag or an attribute."
+        if self.kind == "attribute" and self.key not in RUN_ATTRIBUTES:
+            return f"Cannot filter runs by the attribute {self.key!r}; attributes are {', '.join(RUN_ATTRIBUTES)}."
+        numeric = self.kind == "metric" or (self.kind == "attribute" and RUN_ATTRIBUTES[self.key] in NUMBER_ATTRIBUTES)
+        if numeric:
+            allowed = NUMBER_COMPARATORS
+        elif self.kind == "attribute":
+            allowed = TEXT_COMPARATORS + (LIST_COMPARATORS if self.key in LIST_ATTRIBUTES else ())
+        else:
+            allowed = TEXT_COMPARATORS + PRESENCE_COMPARATORS
+        if self.comparator not in allowed:
+            return f"Cannot compare {self} with {self.comparator!r}; use {', '.join(allowed)}."
+        if self.comparator in PRESENCE_COMPARATORS:
+            return None if self.value is None else f"{self} {self.comparator} takes no value."
+        if self.comparator in LIST_COMPARATORS:
+            values = self.value
+            if not isinstance(values, tuple | list) or not values or not all(isinstance(v, str) for v in values):
+                return f"{self} {self.comparator} takes a non-empty list of strings."
+            return None
+        if numeric:
+            if isinstance(self.value, bool) or not isinstance(self.value, int | float):
+                return f"{self} is compared with a number, not {self.value!r}."
+            if self.kind == "attribute" and not -(2**63) <= self.value < 2**63:
+                return f"{self} is a time in epoch milliseconds (a 64-bit integer), not {self.value!r}."
+            return None
+        return None if isinstance(self.value, str) else f"{self} is compared with a string, not {self.value!r}."
+
+    def __str__(self) -> str:
+        return self.key if self.kind == "attribute" else f"{_PREFIXES[self.kind]}.{self.key}"
+
+
+def _condition(condition: RunCondition):
+    """The filter of one (checked) condition: a column's, or an EXISTS of a metric, param or tag row."""
+    if condition.kind == "attribute":
+        return compared(RUN_ATTRIBUTES[condition.key], condition.comparator, condition.value)
+    table = {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[condition.kind]
+    rows = table.objects.filter(run=OuterRef("pk"), key=condition.key)
+    if condition.comparator in PRESENCE_COMPARATORS:
+        return ~Exists(rows) if condition.comparator == "IS NULL" else Exists(rows)
+    if condition.kind != "metric":
+        return Exists(rows.filter(compared("value", condition.comparator, condition.value)))
+    # A NaN is stored as 0 with is_nan set: it meets "!=" and no other comparison.
+    value = float(condition.value)
+    if condition.comparator == "!=":
+        return Exists(rows.filter(Q(is_nan=True) | (~Q(value=value) & Q(is_nan=False))))
+    return Exists(rows.filter(compared("value", condition.comparator, value), is_nan=False))
+
+
 def _ordered(runs: QuerySet[Run], orders: Sequence[RunOrder]) -> QuerySet[Run]:
     """MLflow's order: a run without the sort key comes last, and a NaN metric after every number,
     in either direction; ties go newest first, then by run id."""
@@ -115,15 +196,19 @@ def run_search(
     order_by: Sequence[str | RunOrder] = (),
     lifecycle: str = "active",
     status: str | None = None,
+    where: Sequence[RunCondition] = (),
 ) -> QuerySet[Run]:
     """The runs of these experiments the user may read, in ``lifecycle`` ("active", "deleted" or
-    "all"), of ``status`` if given, sorted by ``order_by`` (see RunOrder.parse) and then newest first.
-    Rows carry their user; add ``with_run_data`` for their params, latest metrics and tags."""
+    "all"), of ``status`` if given, meeting every condition of ``where`` (see RunCondition), sorted
+    by ``order_by`` (see RunOrder.parse) and then newest first. Rows carry their user; add
+    ``with_run_data`` for their params, latest metrics and tags."""
     errors = {}
     if lifecycle not in LIFECYCLE_VIEWS:
         errors["lifecycle"] = [f"One of {', '.join(LIFECYCLE_VIEWS)}; got {lifecycle!r}."]
     if status is not None and status not in RunStatus.values:
         errors["status"] = [f"One of {', '.join(RunStatus.values)}; got {status!r}."]
+    if problems := [problem for condition in where if (problem := condition.problem())]:
+        errors["filter"] = problems
     if errors:
         raise ValidationError(errors)
     orders = [term if isinstance(term, RunOrder) else RunOrder.parse(term) for term in order_by]
@@ -132,6 +217,8 @@ def run_search(
         runs = runs.filter(lifecycle_stage=LifecycleStage.ACTIVE if lifecycle == "active" else LifecycleStage.DELETED)
     if status is not None:
         runs = runs.filter(status=status)
+    for condition in where:
+        runs = runs.filter(_condition(condition))
     return _ordered(runs, orders)
 
 

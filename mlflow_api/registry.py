@@ -3,24 +3,59 @@ selectors (the same access rules as API v1: everyone signed in reads, owners and
 
 from __future__ import annotations
 
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from rest_framework.response import Response
 
 from experiments import runs as run_services
 from mlflow_api import search, sources
 from mlflow_api.errors import MlflowError, invalid, missing
-from mlflow_api.shapes import MLFLOW_TO_STAGE, STAGE_TO_MLFLOW, model_version, registered_model
+from mlflow_api.shapes import (
+    MLFLOW_TO_STAGE,
+    MODEL_COLUMNS,
+    SOURCE_PREFIX,
+    STAGE_TO_MLFLOW,
+    VERSION_COLUMNS,
+    model_version,
+    model_version_rows,
+    registered_model,
+    registered_model_rows,
+)
 from mlflow_api.views import MlflowView, integer, text
 from mlmodels import selectors, services
 from mlmodels.models import MLModel, ModelVersion
+from registry.api.renderers import FastJSONRenderer
+from registry.comparisons import compared
 from registry.validators import normalize_name, validate_tag
 
-ORDER_KEYS_MODELS = {"name": "name", "creation_timestamp": "created_at", "last_updated_timestamp": "updated_at"}
+# MLflow's order_by keys by our columns (a version's last update is its creation: a version is a
+# snapshot), and the order MLflow breaks ties in.
+ORDER_KEYS_MODELS = {
+    "name": "name",
+    "timestamp": "updated_at",
+    "last_updated_timestamp": "updated_at",
+    "creation_timestamp": "created_at",
+}
 ORDER_KEYS_VERSIONS = {
     "name": "model__name",
     "version_number": "version_number",
     "creation_timestamp": "created_at",
     "last_updated_timestamp": "created_at",
 }
+MODEL_TIES = ["name"]
+VERSION_TIES = ["model__name", "-version_number"]
+VERSION_DEFAULT_ORDER = ["-created_at", *VERSION_TIES]
+# MLflow's prompts are registered models (and versions) with this tag; a search leaves them out
+# unless its filter asks for them (MLflow's _is_querying_prompt).
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+# A version's source (shapes.source_uri) as a column, for source_path filters.
+SOURCE_PATH = Concat(
+    Value(SOURCE_PREFIX),
+    Cast("model_id", CharField()),
+    Value("/versions/"),
+    Cast("version_number", CharField()),
+    output_field=CharField(),
+)
 
 
 def model_named(request, name: str) -> MLModel:
@@ -48,52 +83,52 @@ def _tag_list(fields: dict) -> list[tuple[str, str]]:
     return [(text(tag, "key"), text(tag, "value", required=False)) for tag in tags]
 
 
-def _ordering(values, keys: dict[str, str], default: list[str]) -> list[str]:
-    if not values:
-        return default
-    values = values if isinstance(values, list) else [values]
-    ordering = []
-    for value in values:
-        parts = str(value).split()
-        if not parts or len(parts) > 2 or parts[0] not in keys:
-            raise invalid(f"Invalid order_by clause '{value}'. Keys are {sorted(keys)}, then ASC or DESC.")
-        direction = parts[1].upper() if len(parts) == 2 else "ASC"
-        if direction not in ("ASC", "DESC"):
-            raise invalid(f"Invalid order_by clause '{value}': the direction is ASC or DESC.")
-        ordering.append(("-" if direction == "DESC" else "") + keys[parts[0]])
-    return ordering
+def _ordering(values, keys: dict[str, str], *, ties: list[str]) -> list[str]:
+    """MLflow's order_by as columns, then the ``ties`` not ordered by already."""
+    ordering, seen = [], set()
+    for word, ascending, term in search.order_terms(values):
+        key = word.removeprefix("attributes.").removeprefix("attribute.").strip("`")
+        if key not in keys:
+            raise invalid(f"Invalid order_by clause '{term}'. Keys are {sorted(keys)}, then ASC or DESC.")
+        if key in seen:
+            raise invalid(f"`order_by` contains duplicate fields: {values}")
+        seen.add(key)
+        ordering.append(keys[key] if ascending else f"-{keys[key]}")
+    columns = {term.lstrip("-") for term in ordering}
+    return ordering + [tie for tie in ties if tie.lstrip("-") not in columns]
 
 
-def _filtered(queryset, clauses, *, fields: dict[str, str]):
+def _asks_for_prompts(clauses) -> bool:
+    for clause in clauses:
+        if clause.key == "tag" and clause.tag == PROMPT_TAG:
+            value = str(clause.value).lower()
+            return (clause.comparator == "=" and value == "true") or (clause.comparator == "!=" and value == "false")
+    return False
+
+
+def _filtered(queryset, clauses, *, columns: dict[str, str | None]):
+    """``queryset`` (a TaggedQuerySet) meeting MLflow's ``clauses``: tags through ``tagged``, the
+    attributes ``columns`` maps compared on those columns (None: no row has it, so none meets it)."""
+    if not _asks_for_prompts(clauses):
+        queryset = queryset.untagged(PROMPT_TAG, "true")
+        clauses = [clause for clause in clauses if not (clause.key == "tag" and clause.tag == PROMPT_TAG)]
     for clause in clauses:
         if clause.key == "tag":
-            if clause.comparator == "=":
-                queryset = queryset.tagged(clause.tag, clause.value)
-            elif clause.comparator == "!=":
-                queryset = queryset.exclude(id__in=queryset.tagged(clause.tag, clause.value).values("id"))
-            else:
-                raise invalid(f"Tags are compared with = or != here, not {clause.comparator}.")
-            continue
-        if clause.key not in fields:
-            raise invalid(f"Filtering by '{clause.key}' is not supported here.")
-        column = fields[clause.key]
-        if clause.comparator == "=":
-            queryset = queryset.filter(**{column: clause.value})
-        elif clause.comparator == "!=":
-            queryset = queryset.exclude(**{column: clause.value})
-        elif clause.comparator == "IN":
-            queryset = queryset.filter(**{f"{column}__in": clause.value})
+            queryset = queryset.tagged(clause.tag, clause.value, comparator=clause.comparator)
+        elif columns.get(clause.key) is None:
+            queryset = queryset.none()
         else:
-            lookup = "regex" if clause.comparator == "LIKE" else "iregex"
-            pattern = f"^{search.like_pattern(clause.value).pattern}$"
-            queryset = queryset.filter(**{f"{column}__{lookup}": pattern})
+            queryset = queryset.filter(compared(columns[clause.key], clause.comparator, clause.value))
     return queryset
 
 
-def _page(queryset, fields: dict, *, default: int, threshold: int) -> tuple[list, str | None]:
+def _page(queryset, ordering: list[str], fields: dict, *, columns, default: int, threshold: int):
+    """A page of ``queryset`` in ``ordering`` as rows of ``columns`` (no model instances), and the
+    next page's token (or None): one query, whatever the page's size. The default orders walk an
+    index (mlmodel_name_idx, modelversion_created_at_idx) instead of sorting the table."""
     limit = search.max_results(fields.get("max_results"), default=default, threshold=threshold)
     offset = search.offset_of(fields.get("page_token"))
-    rows = list(queryset[offset : offset + limit + 1])
+    rows = list(queryset.order_by(*ordering).values_list(*columns)[offset : offset + limit + 1])
     token = search.page_token(offset + limit) if len(rows) > limit else None
     return rows[:limit], token
 
@@ -160,13 +195,14 @@ class DeleteRegisteredModel(MlflowView):
 
 
 class SearchRegisteredModels(MlflowView):
+    renderer_classes = [FastJSONRenderer]
+
     def handle(self, request, fields):
-        clauses = search.parse(fields.get("filter"), allowed={"name"})
-        models = selectors.model_list(user=request.user).select_related("owner")
-        models = _filtered(models, clauses, fields={"name": "name"})
-        ordering = _ordering(fields.get("order_by"), ORDER_KEYS_MODELS, ["name"])
-        rows, token = _page(models.order_by(*ordering, "id"), fields, default=100, threshold=1000)
-        answer = {"registered_models": [registered_model(model) for model in rows]}
+        clauses = search.parse(text(fields, "filter", required=False), allowed={"name"}, lists=frozenset({"name"}))
+        models = _filtered(selectors.model_list(user=request.user), clauses, columns={"name": "name"})
+        ordering = _ordering(fields.get("order_by"), ORDER_KEYS_MODELS, ties=MODEL_TIES)
+        rows, token = _page(models, ordering, fields, columns=MODEL_COLUMNS, default=100, threshold=1000)
+        answer = {"registered_models": registered_model_rows(rows)}
         if token:
             answer["next_page_token"] = token
         return answer
@@ -257,13 +293,22 @@ class GetModelVersion(MlflowView):
 
 
 class UpdateModelVersion(MlflowView):
+    """A version's description is its note: descriptive text, changed without a new version."""
+
     method = "PATCH"
 
     def handle(self, request, fields):
-        raise MlflowError(
-            "NOT_IMPLEMENTED",
-            "A version is an immutable snapshot here: its description is the note it was recorded with.",
-        )
+        model = model_named(request, text(fields, "name"))
+        number = integer(fields, "version")
+        version = version_of(request, model, number)
+        description = fields.get("description")
+        if description is not None:
+            if not isinstance(description, str):
+                raise invalid(f"Invalid value {description!r} for parameter 'description': a string is expected.")
+            version = services.version_note_set(
+                model=model, actor=request.user, version_number=number, note=description
+            )
+        return {"model_version": model_version(model, version)}
 
 
 class DeleteModelVersion(MlflowView):
@@ -278,17 +323,33 @@ class DeleteModelVersion(MlflowView):
 
 
 class SearchModelVersions(MlflowView):
+    renderer_classes = [FastJSONRenderer]
+    # A version registered without a run has no run_id: it meets no run_id clause, != included.
+    COLUMNS = {
+        "name": "model__name",
+        "version_number": "version_number",
+        "source_path": "source_path",
+        "run_id": "run__run_id",
+    }
+
     def handle(self, request, fields):
-        clauses = search.parse(fields.get("filter"), allowed={"name", "version_number", "run_id", "source_path"})
-        versions = ModelVersion.objects.filter(model__in=selectors.model_list(user=request.user))
-        if any(clause.key == "run_id" and clause.comparator != "!=" for clause in clauses):
-            versions = versions.none()  # no version of ours comes from an MLflow run yet
-        clauses = [clause for clause in clauses if clause.key not in ("run_id", "source_path")]
-        versions = _filtered(versions, clauses, fields={"name": "model__name", "version_number": "version_number"})
-        ordering = _ordering(fields.get("order_by"), ORDER_KEYS_VERSIONS, ["model__name", "-version_number"])
-        versions = versions.select_related("model", "created_by").order_by(*ordering, "id")
-        rows, token = _page(versions, fields, default=10_000, threshold=200_000)
-        answer = {"model_versions": [model_version(version.model, version) for version in rows]}
+        clauses = search.parse(
+            text(fields, "filter", required=False),
+            allowed={"name", "version_number", "run_id", "source_path"},
+            lists=frozenset({"name", "run_id"}),
+            numbers=frozenset({"version_number"}),
+        )
+        versions = selectors.readable_versions(user=request.user)
+        if any(clause.key == "source_path" for clause in clauses):
+            versions = versions.alias(source_path=SOURCE_PATH)
+        versions = _filtered(versions, clauses, columns=self.COLUMNS)
+        ordering = (
+            _ordering(fields.get("order_by"), ORDER_KEYS_VERSIONS, ties=VERSION_TIES)
+            if fields.get("order_by")
+            else VERSION_DEFAULT_ORDER
+        )
+        rows, token = _page(versions, ordering, fields, columns=VERSION_COLUMNS, default=10_000, threshold=200_000)
+        answer = {"model_versions": model_version_rows(rows)}
         if token:
             answer["next_page_token"] = token
         return answer

@@ -197,39 +197,34 @@ class DeleteTag(MlflowView):
 
 
 class SearchRuns(MlflowView):
+    """MLflow's run search: its filter grammar and order_by (mlflow_api/search.py) applied by
+    ``experiments.selectors.run_search``, with MLflow's page tokens."""
+
     method = "POST"
 
     def handle(self, request, fields):
         ids = fields.get("experiment_ids") or []
         ids = ids if isinstance(ids, list) else [ids]
         experiments = [experiment_by_id(request, experiment_id) for experiment_id in ids]
-        if fields.get("filter"):
-            raise invalid("Filtering runs is not served yet here: search by experiment and order_by only.")
         view = VIEW_TYPES.get(str(fields.get("run_view_type") or "ACTIVE_ONLY").upper())
         if view is None:
             raise invalid(f"Invalid run_view_type; one of {', '.join(VIEW_TYPES)}.")
-        order_by = fields.get("order_by") or []
-        order_by = [_order_term(term) for term in (order_by if isinstance(order_by, list) else [order_by])]
-        runs = experiment_selectors.run_search(
-            user=request.user, experiment_ids=[e.pk for e in experiments], order_by=order_by, lifecycle=view
-        )
+        where = search.run_conditions(text(fields, "filter", required=False))
+        order_by = search.run_orders(fields.get("order_by"))
         limit = search.max_results(fields.get("max_results"), default=1000, threshold=50_000)
         offset = search.offset_of(fields.get("page_token"))
+        runs = experiment_selectors.run_search(
+            user=request.user,
+            experiment_ids=[e.pk for e in experiments],
+            order_by=order_by,
+            lifecycle=view,
+            where=where,
+        )
         rows = list(experiment_selectors.with_run_data(runs)[offset : offset + limit + 1])
         answer = {"runs": [run_shape(run) for run in rows[:limit]]}
         if len(rows) > limit:
             answer["next_page_token"] = search.page_token(offset + limit)
         return answer
-
-
-def _order_term(term) -> str:
-    """MLflow's ``metrics.acc DESC`` as our ``-metrics.acc``."""
-    parts = str(term).split()
-    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
-        raise invalid(f"Invalid order_by clause '{term}'.")
-    key = parts[0].removeprefix("attributes.").replace("`", "")
-    key = {"attribute.start_time": "start_time"}.get(key, key)
-    return ("-" if len(parts) == 2 and parts[1].upper() == "DESC" else "") + key
 
 
 class GetMetricHistory(MlflowView):

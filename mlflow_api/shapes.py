@@ -30,44 +30,131 @@ def version_stage(model: MLModel, number: int) -> str:
     return STAGE_TO_MLFLOW[model.lifecycle] if number == model.latest_version else "None"
 
 
-def source_of(model: MLModel, version: ModelVersion) -> str:
-    """Where the client downloads the version from: the registry's own artifact proxy (served under
+SOURCE_PREFIX = "mlflow-artifacts:/registry/models/"
+
+
+def source_uri(model_id: int, number: int) -> str:
+    """Where the client downloads a version from: the registry's own artifact proxy (served under
     ``/api/2.0/mlflow-artifacts/``), never a location elsewhere."""
-    return f"mlflow-artifacts:/registry/models/{model.pk}/versions/{version.version_number}"
+    return f"{SOURCE_PREFIX}{model_id}/versions/{number}"
+
+
+def source_of(model: MLModel, version: ModelVersion) -> str:
+    return source_uri(model.pk, version.version_number)
+
+
+def _version_message(*, name, number, created, user, stage, description, source, run_id, tags_of, aliases_of) -> dict:
+    return {
+        "name": name,
+        "version": str(number),
+        "creation_timestamp": created,
+        "last_updated_timestamp": created,
+        "user_id": user,
+        "current_stage": stage,
+        "description": description,
+        "source": source,
+        "run_id": run_id,
+        "status": "READY",
+        "tags": tags(tags_of),
+        "aliases": sorted(alias for alias, target in (aliases_of or {}).items() if target == number),
+    }
 
 
 def model_version(model: MLModel, version: ModelVersion) -> dict:
     number = version.version_number
-    aliases = sorted(alias for alias, target in (model.aliases or {}).items() if target == number)
     created_by = getattr(version, "created_by", None)
+    return _version_message(
+        name=model.name,
+        number=number,
+        created=millis(version.created_at),
+        user=created_by.get_username() if created_by is not None else "",
+        stage=version_stage(model, number),
+        description=version.note,
+        source=source_of(model, version),
+        run_id=version.run.run_id if version.run_id else "",
+        tags_of=version.tags,
+        aliases_of=model.aliases,
+    )
+
+
+# What a page of model-versions/search reads: these columns of ModelVersion, no instances.
+VERSION_COLUMNS = (
+    "model_id",
+    "model__name",
+    "model__lifecycle",
+    "model__latest_version",
+    "model__aliases",
+    "version_number",
+    "created_at",
+    "created_by__username",
+    "note",
+    "tags",
+    "run__run_id",
+)
+
+
+def model_version_rows(rows) -> list[dict]:
+    """The messages of rows of VERSION_COLUMNS, as ``model_version`` shows each version."""
+    current = STAGE_TO_MLFLOW
+    return [
+        _version_message(
+            name=name,
+            number=number,
+            created=millis(created_at),
+            user=username or "",
+            stage=current[lifecycle] if number == latest else "None",
+            description=note,
+            source=source_uri(model_id, number),
+            run_id=run_id or "",
+            tags_of=version_tags,
+            aliases_of=aliases,
+        )
+        for model_id, name, lifecycle, latest, aliases, number, created_at, username, note, version_tags, run_id in rows
+    ]
+
+
+def _model_message(*, name, created, updated, user, description, tags_of, aliases_of) -> dict:
     return {
-        "name": model.name,
-        "version": str(number),
-        "creation_timestamp": millis(version.created_at),
-        "last_updated_timestamp": millis(version.created_at),
-        "user_id": created_by.get_username() if created_by is not None else "",
-        "current_stage": version_stage(model, number),
-        "description": version.note,
-        "source": source_of(model, version),
-        "run_id": version.run.run_id if version.run_id else "",
-        "status": "READY",
-        "tags": tags(version.tags),
-        "aliases": aliases,
+        "name": name,
+        "creation_timestamp": created,
+        "last_updated_timestamp": updated,
+        "user_id": user,
+        "description": description,
+        "tags": tags(tags_of),
+        "aliases": [{"alias": alias, "version": str(number)} for alias, number in sorted((aliases_of or {}).items())],
     }
 
 
 def registered_model(model: MLModel, *, latest: ModelVersion | None = None) -> dict:
-    answer = {
-        "name": model.name,
-        "creation_timestamp": millis(model.created_at),
-        "last_updated_timestamp": millis(model.updated_at),
-        "user_id": model.owner.get_username(),
-        "description": model.description,
-        "tags": tags(model.tags),
-        "aliases": [
-            {"alias": alias, "version": str(number)} for alias, number in sorted((model.aliases or {}).items())
-        ],
-    }
+    answer = _model_message(
+        name=model.name,
+        created=millis(model.created_at),
+        updated=millis(model.updated_at),
+        user=model.owner.get_username(),
+        description=model.description,
+        tags_of=model.tags,
+        aliases_of=model.aliases,
+    )
     if latest is not None:
         answer["latest_versions"] = [model_version(model, latest)]
     return answer
+
+
+# What a page of registered-models/search reads: these columns of MLModel, no instances.
+MODEL_COLUMNS = ("name", "created_at", "updated_at", "owner__username", "description", "tags", "aliases")
+
+
+def registered_model_rows(rows) -> list[dict]:
+    """The messages of rows of MODEL_COLUMNS, as ``registered_model`` shows each model."""
+    return [
+        _model_message(
+            name=name,
+            created=millis(created_at),
+            updated=millis(updated_at),
+            user=username,
+            description=description,
+            tags_of=model_tags,
+            aliases_of=aliases,
+        )
+        for name, created_at, updated_at, username, description, model_tags, aliases in rows
+    ]

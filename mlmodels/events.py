@@ -12,6 +12,7 @@ Each builder returns an ``Event`` of one type with that type's ``data``:
                        from) when it was. The model's current state is this version's snapshot.
 ``version.deleted``    version, aliases (the aliases that pointed at it, dropped: each has its own
                        ``alias.deleted`` too)
+``version.updated``    version, fields (what changed: ["note"], its description), note
 ``lifecycle.changed``  from_stage, to_stage, comment
 ``tag.set``            key, value, version (the version's number, or None for the model's own tag),
                        previous (the value it replaced, or None)
@@ -37,6 +38,7 @@ MODEL_UPDATED = "model.updated"
 MODEL_DELETED = "model.deleted"
 VERSION_CREATED = "version.created"
 VERSION_DELETED = "version.deleted"
+VERSION_UPDATED = "version.updated"
 LIFECYCLE_CHANGED = "lifecycle.changed"
 TAG_SET = "tag.set"
 TAG_DELETED = "tag.deleted"
@@ -52,6 +54,7 @@ MODEL_EVENT_TYPES = (
     MODEL_DELETED,
     VERSION_CREATED,
     VERSION_DELETED,
+    VERSION_UPDATED,
     LIFECYCLE_CHANGED,
     TAG_SET,
     TAG_DELETED,
@@ -108,6 +111,11 @@ def version_created(version, *, actor, **extra) -> Event:
 
 def version_deleted(model, *, actor, version: int, aliases: list[str]) -> Event:
     return model_event(VERSION_DELETED, model, actor, version=version, aliases=aliases)
+
+
+def version_updated(model, *, actor, version: int, note: str) -> Event:
+    """The note (description) of ``model``'s version ``version`` changed; its snapshot did not."""
+    return model_event(VERSION_UPDATED, model, actor, version=version, fields=["note"], note=note)
 
 
 def lifecycle_changed(model, *, actor, from_stage: str, to_stage: str, comment: str) -> Event:

@@ -3,7 +3,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTextTransform
 
+from registry.comparisons import like, like_regex
 from registry.fields import JSONDocumentField
 from registry.validators import (
     FieldedConstraintsMixin,
@@ -91,20 +93,52 @@ def _file_key_check(prefix: str, field: str = "file") -> models.CheckConstraint:
     )
 
 
+TAG_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
+
+
 class TaggedQuerySet(models.QuerySet):
     """Rows with a JSON ``tags`` object: models, and versions (their own tags)."""
 
-    def tagged(self, key: str, value: str | None = None):
-        """Rows carrying the tag ``key`` (with ``value``, when given)."""
+    def tagged(self, key: str, value: str | None = None, *, comparator: str = "="):
+        """Rows carrying the tag ``key`` (with ``value``, when given, compared by ``comparator``: "=";
+        "!=", another value; "LIKE" or "ILIKE", a value matching the pattern ``value`` as
+        ``registry.comparisons.like`` reads it, case-sensitive or not)."""
+        if comparator not in TAG_COMPARATORS:
+            raise ValueError(f"Tags are compared by {', '.join(TAG_COMPARATORS)}, not {comparator!r}.")
         if connection.vendor == "postgresql":
-            return self.filter(tags__has_key=key) if value is None else self.filter(tags__contains={key: value})
+            if value is None:
+                return self.filter(tags__has_key=key)
+            if comparator == "=":
+                return self.filter(tags__contains={key: value})
+            if comparator == "!=":
+                return self.filter(tags__has_key=key).exclude(tags__contains={key: value})
+            alias = f"tag_value_{len(self.query.annotations)}"
+            matching = like(alias, value, ignore_case=comparator == "ILIKE")
+            return self.alias(**{alias: KeyTextTransform(key, "tags")}).filter(matching)
         # SQLite's JSON paths cannot name every key (one with a double quote): json_each compares keys as
-        # they are.
+        # they are. Its LIKE ignores ASCII case: LIKE adds the regular expression Django's REGEXP reads.
         table = self.model._meta.db_table
         rows = f"SELECT r.id FROM {table} r, json_each(r.tags) t WHERE t.key = %s"  # noqa: S608 (our own table)
         if value is None:
             return self.filter(id__in=RawSQL(rows, [key]))  # noqa: S611 (the values are parameters)
-        return self.filter(id__in=RawSQL(f"{rows} AND t.type = 'text' AND t.value = %s", [key, value]))  # noqa: S611
+        condition, params = {
+            "=": ("t.value = %s", [value]),
+            "!=": ("t.value != %s", [value]),
+            "LIKE": ("t.value LIKE %s AND t.value REGEXP %s", [value, like_regex(value)]),
+            "ILIKE": ("t.value LIKE %s", [value]),
+        }[comparator]
+        return self.filter(id__in=RawSQL(f"{rows} AND t.type = 'text' AND {condition}", [key, *params]))  # noqa: S611
+
+    def untagged(self, key: str, value: str):
+        """The rows ``tagged(key, value)`` leaves out, told by each row's own tags (no subquery over the
+        table): cheap enough to add to every list."""
+        if connection.vendor == "postgresql":
+            return self.exclude(tags__contains={key: value})
+        if '"' in key:
+            return self.exclude(id__in=self.tagged(key, value).values("id"))
+        alias = f"tag_value_{len(self.query.annotations)}"
+        absent = Q(**{f"{alias}__isnull": True}) | ~Q(**{alias: value})
+        return self.alias(**{alias: KeyTextTransform(key, "tags")}).filter(absent)
 
 
 class MLModelQuerySet(TaggedQuerySet):
@@ -164,6 +198,8 @@ class MLModel(FieldedConstraintsMixin, models.Model):
             models.Index(fields=["task_type"], name="mlmodel_task_type_idx"),
             models.Index(fields=["created_at"], name="mlmodel_created_at_idx"),
             models.Index(fields=["updated_at"], name="mlmodel_updated_at_idx"),
+            # MLflow's registered-models/search pages through the models by name.
+            models.Index(fields=["name"], name="mlmodel_name_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -260,6 +296,8 @@ class ModelVersion(models.Model):
     class Meta:
         verbose_name = "model version"
         ordering = ["model", "-version_number"]
+        # MLflow's model-versions/search pages through the versions newest first.
+        indexes = [models.Index(fields=["created_at"], name="modelversion_created_at_idx")]
         constraints = [
             models.UniqueConstraint(fields=["model", "version_number"], name="modelversion_unique_number_per_model"),
             models.CheckConstraint(condition=Q(version_number__gte=1), name="modelversion_number_positive"),

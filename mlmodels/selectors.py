@@ -69,6 +69,16 @@ def version_list(*, model: MLModel) -> QuerySet[ModelVersion]:
     return model.versions.order_by("-version_number")
 
 
+def readable_versions(*, user) -> QuerySet[ModelVersion]:
+    """The versions of every model the user may read (``model_list``). When that is every model, no
+    subquery over the models: it would keep the database from walking the versions' own indexes in
+    order (a search's page of the newest versions)."""
+    models = model_list(user=user)
+    if not models.query.where:
+        return ModelVersion.objects.all()
+    return ModelVersion.objects.filter(model__in=models)
+
+
 def version_get(*, user, model_id, number: int) -> ModelVersion | None:
     """Version ``number`` of model ``model_id``, if the user may read that model; None otherwise.
     One query: reading a version is the commonest call a deployment makes."""

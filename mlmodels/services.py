@@ -44,6 +44,7 @@ from mlmodels.events import (
     tag_was_set,
     version_created,
     version_deleted,
+    version_updated,
 )
 from mlmodels.models import (
     MAX_FILES_PER_VERSION,
@@ -694,6 +695,22 @@ def _change_tags(model: MLModel, version_number: int | None, key: str, change) -
     if version_number is None:
         changes.refresh_from(model, locked)
     return previous
+
+
+def version_note_set(*, model: MLModel, actor, version_number: int, note: str) -> ModelVersion:
+    """Replace the note of ``model``'s version ``version_number`` (MLflow's description of a version):
+    descriptive text, so the snapshot (metrics, hyperparameters, file) stays as it was recorded.
+    Returns the version; a number the model does not have is a ``LookupError``."""
+    _ensure_can_change(model, actor)
+    check_free_text(note=note)
+    with transaction.atomic():
+        locked = changes.lock(model)
+        version = changes.version_of(locked, version_number)
+        previous, version.note = version.note, note
+        version.save(update_fields=["note"])
+    if previous != note:
+        publish(version_updated(model, actor=actor, version=version_number, note=note))
+    return version
 
 
 def _alias_needs_request(model: MLModel, alias: str, actor) -> tuple[bool, bool]:

@@ -4,7 +4,7 @@ JSON shapes, the search grammar and page tokens, MLflow's error codes, and our a
 import pytest
 
 from mlmodels import services
-from mlmodels.models import MLModel
+from mlmodels.models import MLModel, ModelVersion
 from mlmodels.tests.factories import MLModelFactory
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +205,221 @@ def test_a_basic_user_name_and_password_sign_in(api_client, user):
 
     assert answer.status_code == 200
     assert wrong.status_code == 401 and wrong.json()["error_code"] == "UNAUTHENTICATED"
+
+
+# --- the rest of MLflow's registry search grammar ------------------------------------------------------
+
+
+def names_of(answer, key="registered_models") -> list[str]:
+    assert answer.status_code == 200, answer.json()
+    return [item["name"] for item in answer.json()[key]]
+
+
+def versions_of(answer) -> list[tuple[str, str]]:
+    assert answer.status_code == 200, answer.json()
+    return [(item["name"], item["version"]) for item in answer.json()["model_versions"]]
+
+
+@pytest.fixture
+def teams(user):
+    """Four models tagged team (and `my key`), the last two with a second version (v2 tagged too)."""
+    for name, team in (("churn", "growth"), ("fraud", "Growth-EU"), ("ranker", "search"), ("spam", "grit")):
+        model = MLModelFactory(owner=user, name=name, tags={"team": team, "my key": team.upper()})
+        if name in ("ranker", "spam"):
+            services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+            services.tag_set(model=model, actor=user, key="team", value=f"{team}-v2", version_number=2)
+
+
+@pytest.mark.parametrize(
+    ("filter", "names"),
+    [
+        ("tags.team LIKE 'gr%'", ["churn", "spam"]),
+        ("tags.team ILIKE 'gr%'", ["churn", "fraud", "spam"]),
+        ("tags.team LIKE 'gr_wth'", ["churn"]),
+        ("tags.team LIKE '%EU'", ["fraud"]),
+        ("tags.team != 'growth'", ["fraud", "ranker", "spam"]),
+        ("tags.`my key` LIKE 'GR%' AND tags.team ILIKE '%T%'", ["churn", "fraud", "spam"]),
+        ("tags.`my key` = 'SEARCH'", ["ranker"]),
+        ("name IN ('churn', 'spam', 'nope')", ["churn", "spam"]),
+        ("name NOT IN ('churn', 'spam')", ["fraud", "ranker"]),
+        ("name != 'churn' AND name LIKE '%r%'", ["fraud", "ranker"]),
+    ],
+)
+def test_registered_models_search_takes_tag_like_and_name_lists(owner_api, teams, filter, names):
+    assert names_of(owner_api.get(f"{API}/registered-models/search", {"filter": filter})) == names
+
+
+@pytest.mark.parametrize(
+    ("filter", "versions"),
+    [
+        ("tags.team LIKE '%-v2'", [("ranker", "2"), ("spam", "2")]),
+        ("tags.team ILIKE 'GRIT%'", [("spam", "2")]),
+        ("version_number > 1", [("ranker", "2"), ("spam", "2")]),
+        ("version_number <= 1 AND name IN ('ranker', 'spam')", [("ranker", "1"), ("spam", "1")]),
+        ("version_number = '2' AND name = 'spam'", [("spam", "2")]),
+        ("name NOT IN ('churn', 'fraud', 'spam')", [("ranker", "2"), ("ranker", "1")]),
+        ("source_path LIKE 'mlflow-artifacts:/registry/models/%/versions/2'", [("ranker", "2"), ("spam", "2")]),
+        ("run_id = 'abc'", []),
+    ],
+)
+def test_model_versions_search_takes_tags_numbers_sources_and_lists(owner_api, teams, filter, versions):
+    answer = owner_api.get(
+        f"{API}/model-versions/search", {"filter": filter, "order_by": ["name", "version_number DESC"]}
+    )
+
+    assert versions_of(answer) == versions
+
+
+def test_model_versions_search_finds_a_version_by_its_run(owner_api, user):
+    from experiments.tests.factories import ExperimentFactory, RunFactory
+
+    run = RunFactory(experiment=ExperimentFactory(owner=user))
+    model = MLModelFactory(owner=user, name="from-a-run")
+    services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+    model.versions.filter(version_number=2).update(run=run)
+
+    found = owner_api.get(f"{API}/model-versions/search", {"filter": f"run_id = '{run.run_id}'"})
+    listed = owner_api.get(f"{API}/model-versions/search", {"filter": f"run_id IN ('{run.run_id}', 'other')"})
+    others = owner_api.get(f"{API}/model-versions/search", {"filter": f"run_id != '{run.run_id}'"})
+
+    assert versions_of(found) == versions_of(listed) == [("from-a-run", "2")]
+    assert found.json()["model_versions"][0]["run_id"] == run.run_id
+    # Version 1 has no run: it meets no run_id comparison, != included, as in MLflow's SQL store.
+    assert versions_of(others) == []
+
+
+def test_model_versions_search_orders_newest_first_by_default_ties_by_name_and_number(owner_api, teams):
+    newest_first = versions_of(owner_api.get(f"{API}/model-versions/search"))
+    ModelVersion.objects.update(created_at=ModelVersion.objects.first().created_at)
+    tied = versions_of(owner_api.get(f"{API}/model-versions/search"))
+    by_number = versions_of(owner_api.get(f"{API}/model-versions/search", {"order_by": ["version_number"]}))
+
+    assert newest_first == [
+        ("spam", "2"),
+        ("spam", "1"),
+        ("ranker", "2"),
+        ("ranker", "1"),
+        ("fraud", "1"),
+        ("churn", "1"),
+    ]
+    assert tied == [("churn", "1"), ("fraud", "1"), ("ranker", "2"), ("ranker", "1"), ("spam", "2"), ("spam", "1")]
+    assert by_number == [("churn", "1"), ("fraud", "1"), ("ranker", "1"), ("spam", "1"), ("ranker", "2"), ("spam", "2")]
+
+
+def test_registered_models_ordered_by_time_break_ties_by_name(owner_api, teams):
+    MLModel.objects.update(updated_at=MLModel.objects.get(name="churn").updated_at)
+
+    answer = owner_api.get(f"{API}/registered-models/search", {"order_by": ["last_updated_timestamp DESC"]})
+
+    assert names_of(answer) == ["churn", "fraud", "ranker", "spam"]
+
+
+def test_prompts_are_left_out_unless_the_filter_asks_for_them(owner_api, user):
+    MLModelFactory(owner=user, name="model")
+    MLModelFactory(owner=user, name="prompt", tags={"mlflow.prompt.is_prompt": "true"})
+
+    default = owner_api.get(f"{API}/registered-models/search")
+    not_prompts = owner_api.get(
+        f"{API}/registered-models/search", {"filter": "tags.`mlflow.prompt.is_prompt` = 'false'"}
+    )
+    prompts = owner_api.get(f"{API}/registered-models/search", {"filter": "tags.`mlflow.prompt.is_prompt` = 'true'"})
+
+    assert names_of(default) == names_of(not_prompts) == ["model"]
+    assert names_of(prompts) == ["prompt"]
+
+
+def test_search_page_tokens_are_mlflow_s(owner_api, teams):
+    import base64
+    import json
+
+    answer = owner_api.get(f"{API}/registered-models/search", {"max_results": 3})
+
+    assert json.loads(base64.b64decode(answer.json()["next_page_token"])) == {"offset": 3}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params", "message"),
+    [
+        ("registered-models/search", {"filter": "tags.team > 'a'"}, "Invalid comparator '>' for 'tags.team'"),
+        ("registered-models/search", {"filter": "metrics.acc = '1'"}, "Invalid entity type 'metrics'"),
+        ("registered-models/search", {"filter": "tags.team IN ('a')"}, "Invalid comparator 'IN'"),
+        ("registered-models/search", {"order_by": ["name", "name DESC"]}, "duplicate fields"),
+        ("model-versions/search", {"filter": "version_number > 1.5"}, "An integer is expected"),
+        ("model-versions/search", {"filter": "version_number LIKE '1%'"}, "Invalid comparator 'LIKE'"),
+        ("model-versions/search", {"filter": "source_path IN ('a')"}, "Invalid comparator 'IN'"),
+        ("model-versions/search", {"filter": "name = 'a' AND"}, "ends with AND"),
+    ],
+)
+def test_bad_registry_filters_are_invalid_parameter_value(owner_api, endpoint, params, message):
+    answer = owner_api.get(f"{API}/{endpoint}", params)
+
+    assert answer.status_code == 400
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert message in answer.json()["message"]
+
+
+# --- model-versions/update ----------------------------------------------------------------------------
+
+
+def test_update_model_version_sets_its_description_and_publishes_the_change(owner_api, user, captured_events):
+    model = MLModelFactory(owner=user, name="noted")
+    services.version_record(model=model, actor=user, data={"accuracy": 0.5}, note="first note")
+
+    with captured_events("version.updated", "version.created") as events:
+        updated = owner_api.patch(
+            f"{API}/model-versions/update", {"name": "noted", "version": "2", "description": "better"}, format="json"
+        )
+    untouched = owner_api.patch(f"{API}/model-versions/update", {"name": "noted", "version": "2"}, format="json")
+
+    assert updated.status_code == 200, updated.json()
+    shown = updated.json()["model_version"]
+    assert (shown["name"], shown["version"], shown["description"]) == ("noted", "2", "better")
+    assert untouched.json()["model_version"]["description"] == "better"
+    assert model.versions.get(version_number=2).note == "better"
+    assert model.versions.count() == 2  # a description is no new version
+    assert [(event.type, event.data["version"], event.data["note"]) for event in events] == [
+        ("version.updated", 2, "better")
+    ]
+
+
+def test_update_model_version_is_the_owner_s_and_names_a_version_that_exists(owner_api, other_api, user):
+    MLModelFactory(owner=user, name="noted")
+
+    not_theirs = other_api.patch(
+        f"{API}/model-versions/update", {"name": "noted", "version": "1", "description": "x"}, format="json"
+    )
+    missing = owner_api.patch(
+        f"{API}/model-versions/update", {"name": "noted", "version": "7", "description": "x"}, format="json"
+    )
+    not_text = owner_api.patch(
+        f"{API}/model-versions/update", {"name": "noted", "version": "1", "description": 5}, format="json"
+    )
+
+    assert not_theirs.status_code == 403 and not_theirs.json()["error_code"] == "PERMISSION_DENIED"
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert not_text.status_code == 400 and not_text.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert MLModel.objects.get(name="noted").versions.get().note != "x"
+
+
+# --- query budget: a page costs the same number of queries whatever its size --------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["registered-models/search", "model-versions/search"])
+def test_a_search_page_costs_a_fixed_number_of_queries(owner_api, user, endpoint):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(count: int) -> int:
+        for n in range(MLModel.objects.count(), count):
+            model = MLModelFactory(owner=user, name=f"budget-{n}", tags={"team": "t"})
+            services.alias_set(model=model, actor=user, alias="champion", version_number=1)
+            services.tag_set(model=model, actor=user, key="k", value="v", version_number=1)
+        with CaptureQueriesContext(connection) as captured:
+            answer = owner_api.get(f"{API}/{endpoint}", {"max_results": 100})
+        assert answer.status_code == 200
+        assert len(next(iter(answer.json().values()))) == count
+        return len(captured)
+
+    small, large = queries(2), queries(30)
+
+    assert small == large <= 2  # the caller (its token's user), then the page itself
