@@ -7,13 +7,16 @@ A logged model's message is MLflow's ``{info, data}``; its metrics are its sourc
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from experiments import logged_models as services
-from experiments.models import LoggedModel
+from experiments.models import LoggedModel, LoggedModelTag
 from mlflow_api import search
 from mlflow_api.errors import MlflowError, invalid, missing
 from mlflow_api.runs import metric_number, run_of
 from mlflow_api.tracking import experiment_by_id
 from mlflow_api.views import MlflowView, text
+from registry.comparisons import compared
 
 MAX_SEARCH_RESULTS = 1000
 
@@ -137,9 +140,34 @@ class LogLoggedModelParams(MlflowView):
         return {}
 
 
+# The attributes a logged-model filter compares (MLflow's SearchLoggedModelsUtils), as columns.
+FILTER_COLUMNS = {
+    "name": "name",
+    "model_id": "model_id",
+    "source_run_id": "source_run__run_id",
+    "status": "status",
+    "model_type": "model_type",
+}
+
+
+def _filtered(logged_models, text_filter: str):
+    """``logged_models`` meeting MLflow's filter: the attributes above and ``tags.<key>`` compared
+    as strings, clauses joined by AND."""
+    for clause in search.parse(text_filter, allowed=set(FILTER_COLUMNS), lists=frozenset(FILTER_COLUMNS)):
+        if clause.key == "tag":
+            rows = LoggedModelTag.objects.filter(logged_model=OuterRef("pk"), key=clause.tag)
+            logged_models = logged_models.filter(
+                Exists(rows.filter(compared("value", clause.comparator, clause.value)))
+            )
+        else:
+            logged_models = logged_models.filter(compared(FILTER_COLUMNS[clause.key], clause.comparator, clause.value))
+    return logged_models
+
+
 class SearchLoggedModels(MlflowView):
-    """The active logged models of the given experiments, newest first, with page tokens (MLflow's
-    filter and order_by on metrics are not served: a filter is refused rather than ignored)."""
+    """The active logged models of the given experiments, newest first, with page tokens; filtered
+    on their attributes and tags (MLflow's filter on metrics and datasets, and order_by, are not
+    served: refused rather than ignored)."""
 
     method = "POST"
 
@@ -147,14 +175,17 @@ class SearchLoggedModels(MlflowView):
         ids = fields.get("experiment_ids") or []
         if not isinstance(ids, list) or not ids:
             raise invalid("Missing value for required parameter 'experiment_ids'.")
-        if fields.get("filter"):
-            raise MlflowError("NOT_IMPLEMENTED", "Filtering logged models is not served; search without 'filter'.")
+        text_filter = text(fields, "filter", required=False)
+        if fields.get("datasets"):
+            raise MlflowError("NOT_IMPLEMENTED", "Searching logged models by dataset is not served.")
         if fields.get("order_by"):
             raise MlflowError("NOT_IMPLEMENTED", "Ordering logged models is not served; the newest come first.")
         experiments = [experiment_by_id(request, experiment_id) for experiment_id in ids]
         limit = search.max_results(fields.get("max_results"), default=100, threshold=MAX_SEARCH_RESULTS)
         offset = search.offset_of(fields.get("page_token"))
-        found = services.logged_model_search(user=request.user, experiment_ids=[e.pk for e in experiments])
+        found = _filtered(
+            services.logged_model_search(user=request.user, experiment_ids=[e.pk for e in experiments]), text_filter
+        )
         page = list(found[offset : offset + limit + 1])
         answer = {"models": [logged_model_shape(model) for model in page[:limit]]}
         if len(page) > limit:

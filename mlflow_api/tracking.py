@@ -122,7 +122,7 @@ class SearchExperiments(MlflowView):
     method = "POST"
 
     def handle(self, request, fields):
-        clauses = search.parse(fields.get("filter"), allowed={"name"})
+        clauses = search.parse(text(fields, "filter", required=False), allowed={"name"})
         experiments = experiment_selectors.experiment_list(user=request.user)
         for clause in clauses:
             if clause.key != "name":

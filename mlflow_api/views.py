@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from mlflow_api.errors import MlflowError, invalid
 from registry.errors import Conflict, ServiceUnavailable, TooLarge
+from registry.validators import lone_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ class MlflowView(APIView):
         data = request.data
         if not isinstance(data, dict):
             raise MlflowError("BAD_REQUEST", "The request body must be a JSON object.")
+        if (where := _lone_surrogate_in(data)) is not None:
+            # JSON's unpaired "\ud800" escapes decode to no Unicode text: nothing could store or echo it.
+            raise invalid(f"Invalid value for parameter '{where}': it holds an unpaired surrogate (\\ud800-\\udfff).")
         return data
 
     list_fields: tuple[str, ...] = ("order_by", "stages", "experiment_ids", "run_ids")
@@ -122,6 +126,23 @@ class MlflowView(APIView):
         if error.error_code == "UNAUTHENTICATED":
             response["WWW-Authenticate"] = 'Basic realm="mlflow"'
         return response
+
+
+def _lone_surrogate_in(value, name: str = "") -> str | None:
+    """The name of the first field (or key) of a decoded JSON body holding a lone surrogate."""
+    if isinstance(value, str):
+        return name if lone_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if lone_surrogate(str(key)):
+                return name or "(a key)"
+            if (found := _lone_surrogate_in(item, name or str(key))) is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            if (found := _lone_surrogate_in(item, name)) is not None:
+                return found
+    return None
 
 
 def endpoint_not_found(request, *args, **kwargs):

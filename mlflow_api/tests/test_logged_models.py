@@ -122,6 +122,11 @@ def test_logged_model_refusals_use_mlflow_s_codes(owner_api, other_api, experime
     filtered = owner_api.post(
         f"{API}/logged-models/search", {"experiment_ids": [str(experiment.pk)], "filter": "x = 1"}, format="json"
     )
+    ordered = owner_api.post(
+        f"{API}/logged-models/search",
+        {"experiment_ids": [str(experiment.pk)], "order_by": [{"field_name": "metrics.accuracy"}]},
+        format="json",
+    )
 
     assert not_mine.status_code == 403 and not_mine.json()["error_code"] == "PERMISSION_DENIED"
     assert bad_status.status_code == 400 and "finalized as one of" in bad_status.json()["message"]
@@ -131,7 +136,8 @@ def test_logged_model_refusals_use_mlflow_s_codes(owner_api, other_api, experime
     assert unknown.status_code == malformed.status_code == 404
     assert wrong_method.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     assert wrong_run.status_code == 400
-    assert filtered.status_code == 501 and filtered.json()["error_code"] == "NOT_IMPLEMENTED"
+    assert filtered.status_code == 400 and "Invalid attribute key" in filtered.json()["message"]
+    assert ordered.status_code == 501 and ordered.json()["error_code"] == "NOT_IMPLEMENTED"
     assert LoggedModel.objects.get(model_id=model_id).status == LoggedModelStatus.PENDING
 
 
@@ -316,3 +322,26 @@ def test_the_model_page_links_a_version_to_its_run_and_the_run_page_back(owner_a
     assert f'href="/experiments/{experiment.pk}/runs/{run_id}/"' in model_page
     assert "<code>MLmodel</code>" in model_page and "<code>nested/requirements.txt</code>" in model_page
     assert f'href="/models/{model.pk}/#version-1">churn v1</a>' in run_page
+
+
+def test_logged_models_are_searched_by_name_run_status_and_tags_as_the_client_does(owner_api, experiment):
+    first_run, second_run = _run(owner_api, str(experiment.pk)), _run(owner_api, str(experiment.pk))
+    first = _logged_model(owner_api, str(experiment.pk), first_run)
+    second = _logged_model(owner_api, str(experiment.pk), second_run, finalize=False)
+
+    def found(text):
+        answer = owner_api.post(
+            f"{API}/logged-models/search", {"experiment_ids": [str(experiment.pk)], "filter": text}, format="json"
+        )
+        assert answer.status_code == 200, answer.json()
+        return {m["info"]["model_id"] for m in answer.json().get("models", [])}
+
+    # What the client's RunsArtifactRepository and register_model send.
+    assert found("name = 'model'") == {first["model_id"], second["model_id"]}
+    assert found(f"source_run_id = '{first_run}'") == {first["model_id"]}
+    assert found("status = 'LOGGED_MODEL_READY'") == {first["model_id"]}
+    assert found("tags.`mlflow.source.name` LIKE 'train%' AND name != 'other'") == {
+        first["model_id"],
+        second["model_id"],
+    }
+    assert found("tags.`mlflow.source.name` = 'elsewhere.py'") == set()
