@@ -401,8 +401,10 @@ def _search(filter_string: str | None = None) -> str:
     return f"{API}/registered-models/search?{urlencode(params, quote_via=quote)}"
 
 
-def mlflow_workloads(count: int) -> list[Workload]:
-    """BENCHMARKS.md's workloads as MLflow REST 2.0 requests, named as ours are."""
+def mlflow_workloads(count: int, *, version_source: str = "s3://ml-models/model-{id}/bench-{n}") -> list[Workload]:
+    """BENCHMARKS.md's workloads as MLflow REST 2.0 requests, named as ours are. A version's source
+    is ``version_source``: a plain URI for MLflow (it refuses a local path without a run, and
+    resolves models:/ ones); our MLflow API takes only a folder of its own storage (a run's)."""
     ids = (0, count - 1)
     name_filter, tag_filter = "name LIKE 'model-12%'", "tags.framework = 'sklearn'"
     return [
@@ -412,12 +414,11 @@ def mlflow_workloads(count: int) -> list[Workload]:
         Workload("search_both", "GET", _search(f"{name_filter} AND {tag_filter}")),
         Workload("get_model", "GET", f"{API}/registered-models/get?name=model-{{id}}", ids=ids),
         Workload("get_version", "GET", f"{API}/model-versions/get?name=model-{{id}}&version={{version}}", ids=ids),
-        # A plain URI source: MLflow refuses a local path without a run, and resolves models:/ ones.
         Workload(
             "create_version",
             "POST",
             f"{API}/model-versions/create",
             ids=ids,
-            body='{"name": "model-{id}", "source": "s3://ml-models/model-{id}/bench-{n}"}',
+            body='{"name": "model-{id}", "source": "' + version_source + '"}',
         ),
     ]

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeding {args.scale} models …", flush=True)
         print(f"seeded in {seed.seed(args.scale, password=os.urandom(24).hex()):.1f} s", flush=True)
     token, first_id, last_id = bench_identity(args.auth)
+    facade_run_id = facade_source()
     workloads = [w for w in ours(first_id, last_id) if not args.only or w.name in args.only.split(",")]
     query_counts = {w.name: queries_per_request(w, token, first_id) for w in workloads}
     connection.close()
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
         facade_workloads = [
             w
-            for w in mlflow_workloads(args.scale)
+            for w in mlflow_workloads(args.scale, version_source=f"runs:/{facade_run_id}/model")
             if w.name in FACADE_WORKLOADS and (not args.only or w.name in args.only.split(","))
         ]
         for workload in facade_workloads:
@@ -219,8 +220,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# MLflow's requests our MLflow API serves today (model-versions/create from a source is not served yet).
-FACADE_WORKLOADS = ("list", "search_name", "filter", "search_both", "get_model", "get_version")
+# MLflow's requests, sent to our MLflow API too (create_version's source is a run's folder there).
+FACADE_WORKLOADS = ("list", "search_name", "filter", "search_both", "get_model", "get_version", "create_version")
+# What a version created through our MLflow API copies: a model folder of one small MLmodel file.
+FACADE_MODEL_FILE = b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
+
+
+def facade_source() -> str:
+    """The id of the bench superuser's run whose artifact folder ``model/`` our MLflow API's
+    create_version registers (each request copies it inside the storage, as log_model's does)."""
+    import io
+
+    from accounts.models import User
+    from experiments import artifacts, runs, services
+    from experiments.models import Experiment
+
+    user = User.objects.get(username="bench-admin")
+    experiment = Experiment.objects.filter(owner=user, name="bench-facade").first() or services.experiment_create(
+        owner=user, actor=user, name="bench-facade"
+    )
+    run = runs.run_create(experiment=experiment, actor=user, name="bench-facade")
+    artifacts.file_store(
+        owner=run, actor=user, path="model/MLmodel", body=io.BytesIO(FACADE_MODEL_FILE), length=len(FACADE_MODEL_FILE)
+    )
+    return run.run_id
 
 
 def report_facade(facade_rows: list[Row], peer_rows: list[Row]) -> None:
