@@ -73,7 +73,7 @@ def version_of(request, model: MLModel, number: int) -> ModelVersion:
 
 
 def latest_of(model: MLModel) -> ModelVersion | None:
-    return model.versions.select_related("created_by").filter(version_number=model.latest_version).first()
+    return model.versions.select_related("created_by", "run").filter(version_number=model.latest_version).first()
 
 
 def _tag_list(fields: dict) -> list[tuple[str, str]]:
@@ -159,8 +159,17 @@ class CreateRegisteredModel(MlflowView):
 
 class GetRegisteredModel(MlflowView):
     def handle(self, request, fields):
-        model = model_named(request, text(fields, "name"))
-        return {"registered_model": registered_model(model, latest=latest_of(model))}
+        name = text(fields, "name")
+        # The columns the answer shows, as a search's rows (a client reads a model before its versions).
+        rows = list(selectors.models_named(user=request.user, name=name).values_list("latest_version", *MODEL_COLUMNS))
+        if not rows:
+            raise missing(f"Registered Model with name={name} not found")
+        latest, *columns = rows[0]
+        [answer] = registered_model_rows([columns])
+        versions = selectors.versions_by_model_name(user=request.user, name=name).filter(version_number=latest)
+        if latest_rows := model_version_rows(versions.values_list(*VERSION_COLUMNS)[:1]):
+            answer["latest_versions"] = latest_rows
+        return {"registered_model": answer}
 
 
 class RenameRegisteredModel(MlflowView):
@@ -288,8 +297,14 @@ class RegisteredModelAlias(MlflowView):
 
 class GetModelVersion(MlflowView):
     def handle(self, request, fields):
-        model = model_named(request, text(fields, "name"))
-        return {"model_version": model_version(model, version_of(request, model, integer(fields, "version")))}
+        name, number = text(fields, "name"), integer(fields, "version")
+        # The columns the answer shows, as a search's rows: the commonest call of a deployment.
+        versions = selectors.versions_by_model_name(user=request.user, name=name).filter(version_number=number)
+        rows = model_version_rows(versions.values_list(*VERSION_COLUMNS)[:1])
+        if not rows:
+            model_named(request, name)  # says which is missing: the model, or its version
+            raise missing(f"Model Version (name={name}, version={number}) not found")
+        return {"model_version": rows[0]}
 
 
 class UpdateModelVersion(MlflowView):

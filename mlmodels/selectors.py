@@ -31,11 +31,17 @@ def model_list(*, user) -> QuerySet[MLModel]:
     return MLModel.objects.visible_to(user)
 
 
+def models_named(*, user, name: str) -> QuerySet[MLModel]:
+    """The model called ``name`` as a queryset of one row at most (or none), unordered."""
+    return model_list(user=user).filter(name_key=name_key(name)).order_by()
+
+
 def model_by_name(*, user, name: str) -> MLModel | None:
-    """The model called ``name`` (in any letter case or Unicode form: names are unique that way)."""
+    """The model called ``name`` (in any letter case or Unicode form: names are unique that way),
+    with its owner."""
     # Unordered: with the models' default order, PostgreSQL may walk the created_at index backwards
     # for the one row instead of reading it from the unique name index.
-    return model_list(user=user).filter(name_key=name_key(name)).order_by().first()
+    return models_named(user=user, name=name).select_related("owner").first()
 
 
 # Up to this many matches, a searched list is sorted from the matches themselves (found through the
@@ -77,6 +83,12 @@ def readable_versions(*, user) -> QuerySet[ModelVersion]:
     if not models.query.where:
         return ModelVersion.objects.all()
     return ModelVersion.objects.filter(model__in=models)
+
+
+def versions_by_model_name(*, user, name: str) -> QuerySet[ModelVersion]:
+    """The versions of the model called ``name`` (as ``model_by_name`` finds it), if the user may
+    read it (MLflow's clients address a version by its model's name)."""
+    return readable_versions(user=user).filter(model__name_key=name_key(name)).order_by()
 
 
 def version_get(*, user, model_id, number: int) -> ModelVersion | None:

@@ -423,3 +423,29 @@ def test_a_search_page_costs_a_fixed_number_of_queries(owner_api, user, endpoint
     small, large = queries(2), queries(30)
 
     assert small == large <= 2  # the caller (its token's user), then the page itself
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "budget"),
+    [
+        # The caller (its token's user), then the version with its model, author and run.
+        ("model-versions/get?name=budget&version=2", 2),
+        # The caller, the model, its latest version.
+        ("registered-models/get?name=budget", 3),
+    ],
+)
+def test_reading_a_model_or_a_version_costs_a_fixed_number_of_queries(owner_api, user, endpoint, budget):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    model = MLModelFactory(owner=user, name="budget", tags={"team": "t"})
+    services.version_record(model=model, actor=user, data={"accuracy": 0.5})
+    services.alias_set(model=model, actor=user, alias="champion", version_number=2)
+
+    with CaptureQueriesContext(connection) as captured:
+        answer = owner_api.get(f"{API}/{endpoint}")
+
+    assert answer.status_code == 200, answer.json()
+    shown = answer.json().get("model_version") or answer.json()["registered_model"]["latest_versions"][0]
+    assert (shown["version"], shown["aliases"], shown["user_id"]) == ("2", ["champion"], user.username)
+    assert len(captured) <= budget
