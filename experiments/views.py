@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from experiments import artifacts, selectors, services
 from experiments.filters import ExperimentFilterSet
 from experiments.forms import ExperimentForm
-from experiments.models import Experiment, Run
+from experiments.models import Experiment, LifecycleStage, Run
 from mlmodels.selectors import model_list
 from registry.forms import add_service_errors
 from registry.pages import editable_or_403, is_fragment_request
@@ -133,6 +133,7 @@ def run_detail(request, pk: int, run_id: str):
             "histories": histories,
             "histories_truncated": truncated,
             "registered": selectors.run_versions(run),
+            "logged_models": list(run.logged_models.filter(lifecycle_stage=LifecycleStage.ACTIVE)),
             "artifact_files": files[:MAX_ARTIFACT_FILES],
             "artifact_files_truncated": len(files) > MAX_ARTIFACT_FILES,
         },

@@ -107,14 +107,14 @@ class MlflowView(APIView):
             for name in request.query_params:
                 values = request.query_params.getlist(name)
                 fields[name] = values if len(values) > 1 or name in self.list_fields else values[0]
-            return fields
-        data = request.data
-        if not isinstance(data, dict):
-            raise MlflowError("BAD_REQUEST", "The request body must be a JSON object.")
-        if (where := _lone_surrogate_in(data)) is not None:
-            # JSON's unpaired "\ud800" escapes decode to no Unicode text: nothing could store or echo it.
-            raise invalid(f"Invalid value for parameter '{where}': it holds an unpaired surrogate (\\ud800-\\udfff).")
-        return data
+        else:
+            fields = request.data
+            if not isinstance(fields, dict):
+                raise MlflowError("BAD_REQUEST", "The request body must be a JSON object.")
+        if (found := _unstorable_text_in(fields)) is not None:
+            where, what = found
+            raise invalid(f"Invalid value for parameter '{where}': it holds {what}.")
+        return fields
 
     list_fields: tuple[str, ...] = ("order_by", "stages", "experiment_ids", "run_ids")
 
@@ -128,19 +128,29 @@ class MlflowView(APIView):
         return response
 
 
-def _lone_surrogate_in(value, name: str = "") -> str | None:
-    """The name of the first field (or key) of a decoded JSON body holding a lone surrogate."""
+def _problem(text: str) -> str | None:
+    if lone_surrogate(text):
+        # JSON's unpaired "\ud800" escapes decode to no Unicode text: nothing could store or echo it.
+        return "an unpaired surrogate (\\ud800-\\udfff)"
+    if "\x00" in text:
+        return "a NUL character, which no text field may"  # PostgreSQL refuses them in text
+    return None
+
+
+def _unstorable_text_in(value, name: str = "") -> tuple[str, str] | None:
+    """(field, problem) for the first text of a request's fields (or key) that cannot be stored."""
     if isinstance(value, str):
-        return name if lone_surrogate(value) else None
+        problem = _problem(value)
+        return (name, problem) if problem else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if lone_surrogate(str(key)):
-                return name or "(a key)"
-            if (found := _lone_surrogate_in(item, name or str(key))) is not None:
+            if problem := _problem(str(key)):
+                return (name or "(a key)", problem)
+            if (found := _unstorable_text_in(item, name or str(key))) is not None:
                 return found
     elif isinstance(value, list):
         for item in value:
-            if (found := _lone_surrogate_in(item, name)) is not None:
+            if (found := _unstorable_text_in(item, name)) is not None:
                 return found
     return None
 

@@ -322,6 +322,7 @@ def test_the_model_page_links_a_version_to_its_run_and_the_run_page_back(owner_a
     assert f'href="/experiments/{experiment.pk}/runs/{run_id}/"' in model_page
     assert "<code>MLmodel</code>" in model_page and "<code>nested/requirements.txt</code>" in model_page
     assert f'href="/models/{model.pk}/#version-1">churn v1</a>' in run_page
+    assert f"model · {info['model_id']}" in run_page  # the logged model the run made
 
 
 def test_logged_models_are_searched_by_name_run_status_and_tags_as_the_client_does(owner_api, experiment):

@@ -257,8 +257,20 @@ TRAINING_SCRIPT = """
 """
 
 
+@pytest.fixture
+def scans_in_process():
+    """The scan tasks run in the server's process once a version commits (as on the embedded
+    defaults), also where a broker is configured."""
+    from registry.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_official_client_trains_registers_aliases_and_loads_a_model(mlflow_python, live_server):
+def test_the_official_client_trains_registers_aliases_and_loads_a_model(mlflow_python, live_server, scans_in_process):
     user = UserFactory(username="trainer")
     _, token = account_services.api_key_create(actor=user, user=user, name="mlflow", scope="write")
 

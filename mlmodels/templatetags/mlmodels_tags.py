@@ -2,6 +2,7 @@ from django import template
 from django.template.defaulttags import querystring
 from django.urls import reverse
 
+from mlmodels.models import METRIC_FIELDS
 from mlmodels.selectors import aliases_of_version
 from registry import pages
 
@@ -36,3 +37,9 @@ def basename(key: str) -> str:
 def aliases_for(aliases: dict, number: int) -> list[str]:
     """The model's aliases that point at its version ``number``."""
     return aliases_of_version(aliases or {}, number)
+
+
+@register.filter
+def version_metrics(version) -> list[float | None]:
+    """A version's accuracy, precision, recall and F1, in the versions table's column order."""
+    return [getattr(version, field) for field in METRIC_FIELDS]

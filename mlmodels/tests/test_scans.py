@@ -256,3 +256,22 @@ def test_a_text_pickle_is_still_judged_as_a_pickle_whatever_its_name(name):
     assert scan_bytes(whole, file_name=name).findings == ["os.system"]
     assert scan_bytes(cut_short, file_name=name).status == "unsafe"
     assert scan_bytes(b"cbuiltins\nlen\n(S'ab'\ntR.", file_name=name).status == "clean"
+
+
+def test_a_zip_of_numpy_arrays_scans_with_numpy_a_runtime_requirement():
+    # skops (MLflow 3's default for scikit-learn) stores arrays as .npy inside a zip, and picklescan
+    # imports numpy to read them: a deployment without numpy scanned every such model "error".
+    from pathlib import Path
+
+    import numpy as np
+
+    array = io.BytesIO()
+    np.save(array, np.arange(4.0))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("schema.json", "{}")
+        zipped.writestr("coef_.npy", array.getvalue())
+    requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+
+    assert scan_bytes(archive.getvalue(), file_name="model.skops").status == CLEAN
+    assert any(line.startswith("numpy==") for line in requirements.splitlines())
