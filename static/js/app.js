@@ -80,6 +80,43 @@
     }
   });
 
+  // The navigation's menu button (narrow screens, base.html): opens and closes the links, says so
+  // in aria-expanded; Escape or a click elsewhere closes it, Escape returns focus to the button.
+  // The user menu (<details>) closes the same way.
+  function navToggle() { return document.querySelector(".nav-toggle"); }
+  function setNavOpen(open, focusButton) {
+    var button = navToggle();
+    if (!button) return;
+    var links = document.getElementById(button.getAttribute("aria-controls"));
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (links) links.classList.toggle("open", open);
+    if (focusButton) button.focus();
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".nav-toggle");
+    if (button) {
+      setNavOpen(button.getAttribute("aria-expanded") !== "true", false);
+      return;
+    }
+    var toggle = navToggle();
+    if (toggle && toggle.getAttribute("aria-expanded") === "true" && !event.target.closest(".nav")) setNavOpen(false, false);
+    document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var toggle = navToggle();
+    if (toggle && toggle.getAttribute("aria-expanded") === "true") {
+      setNavOpen(false, toggle.contains(document.activeElement) || !!document.activeElement.closest(".nav-links"));
+    }
+    document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
+      var hadFocus = menu.contains(document.activeElement);
+      menu.open = false;
+      if (hadFocus) menu.querySelector("summary").focus();
+    });
+  });
+
   // allauth's passkey scripts announce a refused or cancelled passkey with this event (and log it to
   // the console when nobody handles it): say so on the page instead.
   document.addEventListener("allauth.error", function (event) {
