@@ -254,17 +254,43 @@ def latest_metrics(runs: Iterable[Run]) -> dict[int, dict[str, RunLatestMetric]]
     return {run.pk: {metric.key: metric for metric in run.latest_metrics.all()} for run in runs}
 
 
-def run_columns(experiment: Experiment, *, limit: int) -> tuple[list[str], list[str], bool]:
+def run_columns(
+    experiment: Experiment, *, limit: int, metric_limit: int | None = None
+) -> tuple[list[str], list[str], bool]:
     """The param keys and metric keys of the experiment's active runs (the first ``limit`` of each
-    in key order), and whether there were more than that."""
+    in key order; of metric keys, the first ``metric_limit`` when it is larger: the runs chart offers
+    them all), and whether there were more than ``limit`` of either. One query for both kinds (a
+    UNION of the distinct keys: an experiment's runs share a few dozen keys, not thousands)."""
+    metric_limit = max(limit, metric_limit or 0)
     active = {"run__experiment": experiment, "run__lifecycle_stage": LifecycleStage.ACTIVE}
-    params = list(
-        RunParam.objects.filter(**active).order_by("key").values_list("key", flat=True).distinct()[: limit + 1]
+    params = RunParam.objects.filter(**active).order_by().annotate(kind=Value(0)).values_list("kind", "key")
+    metrics = RunLatestMetric.objects.filter(**active).order_by().annotate(kind=Value(1)).values_list("kind", "key")
+    keys: tuple[list[str], list[str]] = ([], [])
+    for kind, key in params.union(metrics).order_by("kind", "key"):
+        keys[kind].append(key)
+    param_keys, metric_keys = keys
+    more = len(param_keys) > limit or len(metric_keys) > limit
+    return param_keys[:limit], metric_keys[:metric_limit], more
+
+
+# The runs a chart of one metric across an experiment's runs draws at most: the most recent ones.
+MAX_CHART_RUNS = 200
+
+
+def metric_across_runs(
+    experiment: Experiment, key: str, *, user, limit: int = MAX_CHART_RUNS
+) -> tuple[list[RunLatestMetric], bool]:
+    """The latest value of the metric ``key`` of each active run of ``experiment`` that logged it, with
+    its run, in start order (oldest first; runs without a start time first, then by run id); at most
+    the ``limit`` most recently started, and whether some were left out. One query."""
+    if not user.is_authenticated:
+        return [], False
+    rows = list(
+        RunLatestMetric.objects.filter(run__experiment=experiment, run__lifecycle_stage=LifecycleStage.ACTIVE, key=key)
+        .select_related("run")
+        .order_by(F("run__start_time").desc(nulls_last=True), "-run__run_id")[: limit + 1]
     )
-    metrics = list(
-        RunLatestMetric.objects.filter(**active).order_by("key").values_list("key", flat=True).distinct()[: limit + 1]
-    )
-    return params[:limit], metrics[:limit], len(params) > limit or len(metrics) > limit
+    return rows[:limit][::-1], len(rows) > limit
 
 
 MAX_HISTORY_POINTS = 2000

@@ -15,6 +15,7 @@ from experiments import artifacts, selectors, services
 from experiments.filters import ExperimentFilterSet
 from experiments.forms import ExperimentForm
 from experiments.models import Experiment, LifecycleStage, Run
+from mlmodels.charts import run_metric_chart
 from mlmodels.selectors import model_list
 from registry.forms import add_service_errors
 from registry.pages import editable_or_403, is_fragment_request
@@ -49,16 +50,45 @@ def experiment_list(request):
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Target")
 def experiment_detail(request, pk: int):
     """The experiment and its runs; for htmx (a sort or a page of the runs) the runs table alone."""
     experiment = _experiment_for(request, pk)
+    if is_fragment_request(request) and request.headers.get("HX-Target") == "run-chart":
+        # The runs chart switching metric: its keys and the chosen metric's values alone.
+        _, keys, _ = selectors.run_columns(experiment, limit=MAX_COLUMNS, metric_limit=MAX_CHART_METRICS)
+        context = {"experiment": experiment, "sort": request.GET.get("sort", "").strip()}
+        return render(request, "experiments/_run_chart.html", {**context, **_run_chart(request, experiment, keys)})
     context = {"experiment": experiment, **_runs_table(request, experiment)}
     if is_fragment_request(request):
         return render(request, "experiments/_runs.html", context)
     models = model_list(user=request.user).filter(experiment=experiment).select_related("owner").order_by("name")
     context.update(models=models, can_change=experiment.can_change(request.user))
+    context.update(_run_chart(request, experiment, context.pop("chart_metric_keys")))
     return render(request, "experiments/detail.html", context)
+
+
+# Metric keys the runs chart offers at most (in key order).
+MAX_CHART_METRICS = 100
+
+
+def _run_chart(request, experiment: Experiment, keys: list[str]) -> dict:
+    """The runs chart: ``?metric=`` (or accuracy, or the first key) across the experiment's runs, in
+    start order. One query, none when its runs logged no metric."""
+    if not keys:
+        return {"run_chart": None, "chart_keys": [], "chart_metric": None}
+    asked = request.GET.get("metric", "").strip()
+    metric = asked if asked in keys else ("accuracy" if "accuracy" in keys else keys[0])
+    latest, truncated = selectors.metric_across_runs(experiment, metric, user=request.user)
+    chart = run_metric_chart(latest, metric, href=lambda run: reverse("run-detail", args=[experiment.pk, run.run_id]))
+    return {
+        "run_chart": chart,
+        "chart_keys": keys,
+        "chart_metric": metric,
+        "chart_truncated": truncated,
+        "chart_max_runs": selectors.MAX_CHART_RUNS,
+        "chart_unknown": asked if asked and asked != metric else "",
+    }
 
 
 # --- runs ---------------------------------------------------------------------------------------------
@@ -83,7 +113,10 @@ def _runs_table(request, experiment: Experiment) -> dict:
             sort_error, sort = " ".join(error.messages), ""
     found = selectors.with_run_data(selectors.runs_of(experiment, user=request.user, order_by=order), tags=False)
     page = Paginator(found, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    param_keys, metric_keys, more_columns = selectors.run_columns(experiment, limit=MAX_COLUMNS)
+    param_keys, chart_metric_keys, more_columns = selectors.run_columns(
+        experiment, limit=MAX_COLUMNS, metric_limit=MAX_CHART_METRICS
+    )
+    metric_keys = chart_metric_keys[:MAX_COLUMNS]
     rows = []
     for run in page.object_list:
         params = {param.key: param.value for param in run.params.all()}
@@ -103,6 +136,8 @@ def _runs_table(request, experiment: Experiment) -> dict:
         "more_columns": more_columns,
         "sort": sort,
         "sort_error": sort_error,
+        # Every metric key (up to MAX_CHART_METRICS), for the runs chart's choice.
+        "chart_metric_keys": chart_metric_keys,
     }
 
 

@@ -2,17 +2,31 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Prefetch, QuerySet, prefetch_related_objects
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    Window,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Cast, Coalesce, Substr, TruncWeek
+from django.utils import timezone
 
+from mlmodels.comparison import CompareError, Comparison, compare_versions, requested_numbers
 from mlmodels.models import (
     AliasEvent,
     ApprovalRequest,
+    ApprovalStatus,
     Framework,
     LifecycleEvent,
     MLModel,
@@ -240,7 +254,207 @@ def recent_models(*, user, limit: int = 8) -> QuerySet[MLModel]:
     return model_list(user=user).select_related("owner").order_by("-updated_at", "-id")[:limit]
 
 
-def recent_events(*, user, limit: int = 10) -> QuerySet[LifecycleEvent]:
+# --- comparing versions --------------------------------------------------------------------------
+
+
+def version_comparison(*, model: MLModel, requested: Sequence[str]) -> Comparison:
+    """The versions of ``model`` that ``requested`` names (the baseline first) side by side, or why
+    not: one query for them with their experiments, runs and authors (one more when the model turns
+    out to have a single version, to say so)."""
+    try:
+        numbers = requested_numbers(requested)
+    except CompareError as error:
+        return Comparison(error=str(error))
+    if len(numbers) < 2:
+        if model.versions.count() < 2:
+            return Comparison(numbers=numbers, error=f"{model.name} has one version: nothing to compare yet.")
+        return Comparison(numbers=numbers, error="Choose two or more versions to compare.")
+    # Exact lookups, not __in: a number past the database's integer range then matches nothing
+    # instead of overflowing the query (SQLite raises OverflowError for it).
+    wanted = Q()
+    for number in numbers:
+        wanted |= Q(version_number=number)
+    rows = version_list(model=model).filter(wanted).select_related("experiment", "run", "created_by")
+    found = {version.version_number: version for version in rows}
+    missing = [number for number in numbers if number not in found]
+    if missing:
+        return Comparison(
+            numbers=numbers,
+            error=f"There is no version {missing[0]} of {model.name}. Choose two or more versions of this model.",
+        )
+    return compare_versions([found[number] for number in numbers])
+
+
+# --- the dashboard -------------------------------------------------------------------------------
+
+
+def scaled_bars(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
+    """(value, label, count) rows with each bar's length in percent of the largest count (not of the
+    total: nine frameworks then still look different); a count above zero shows at least a sliver."""
+    largest = max((count for _, _, count in rows), default=0)
+    return [
+        (value, label, count, max(2, round(100 * count / largest)) if count and largest else 0)
+        for value, label, count in rows
+    ]
+
+
+TREND_WEEKS = 12
+
+
+@dataclass(frozen=True)
+class TrendWeek:
+    start: date
+    versions: int
+    promotions: int
+    # Bar heights in percent of the largest count of the chart.
+    versions_height: int = 0
+    promotions_height: int = 0
+
+
+def weekly_trend(*, user, weeks: int = TREND_WEEKS, now: datetime | None = None) -> list[TrendWeek]:
+    """Versions registered and moves to production per week (weeks start on Monday, UTC), the last
+    ``weeks`` weeks oldest first, this week last: one query (a UNION of two grouped counts)."""
     if not user.is_authenticated:
-        return LifecycleEvent.objects.none()
-    return LifecycleEvent.objects.select_related("model", "actor").order_by("-created_at", "-id")[:limit]
+        return []
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    this_week = today - timedelta(days=today.weekday())
+    first = this_week - timedelta(weeks=weeks - 1)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    week = TruncWeek("created_at", tzinfo=UTC)
+    versions = (
+        ModelVersion.objects.filter(created_at__gte=since)
+        .annotate(kind=Value("versions"), week=week)
+        .values_list("kind", "week")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    promotions = (
+        LifecycleEvent.objects.filter(created_at__gte=since, to_stage=Stage.PRODUCTION)
+        .annotate(kind=Value("promotions"), week=week)
+        .values_list("kind", "week")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[tuple[str, date], int] = {}
+    for kind, start, n in versions.union(promotions, all=True):
+        if isinstance(start, str):  # a backend that hands the truncated moment back as text
+            start = datetime.fromisoformat(start)
+        day = start.date() if isinstance(start, datetime) else start
+        counts[(kind, day)] = counts.get((kind, day), 0) + n
+    starts = [first + timedelta(weeks=offset) for offset in range(weeks)]
+    largest = max(counts.values(), default=0)
+
+    def height(n: int) -> int:
+        return max(2, round(100 * n / largest)) if n and largest else 0
+
+    return [
+        TrendWeek(
+            start,
+            counts.get(("versions", start), 0),
+            counts.get(("promotions", start), 0),
+            height(counts.get(("versions", start), 0)),
+            height(counts.get(("promotions", start), 0)),
+        )
+        for start in starts
+    ]
+
+
+def best_production_models(*, user, limit: int = 5) -> QuerySet[MLModel]:
+    """The models in production with the highest accuracy (ties by name): one query."""
+    return (
+        model_list(user=user)
+        .filter(lifecycle=Stage.PRODUCTION, accuracy__isnull=False)
+        .only("id", "name", "framework", "accuracy", "f1_score", "latest_version", "aliases")
+        .order_by("-accuracy", "name")[:limit]
+    )
+
+
+def pending_approvals(*, user, limit: int = 5) -> list[ApprovalRequest]:
+    """The requests waiting longest for a decision, with their model and requester, each carrying
+    ``waiting`` (how many wait in all): one query."""
+    if not user.is_authenticated:
+        return []
+    rows = (
+        ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING)
+        .select_related("model", "requested_by")
+        .annotate(waiting=Window(Count("id")))
+        .order_by("created_at", "id")
+    )
+    return list(rows[:limit])
+
+
+@dataclass(frozen=True)
+class ActivityEntry:
+    """One line of the registry's recent activity: ``kind`` "lifecycle" (``before``/``after`` are
+    stages), "alias" (``name`` the alias; ``from_version``/``to_version``) or "version" (``to_version``
+    its number, ``name`` its note)."""
+
+    kind: str
+    model_id: int
+    model_name: str
+    actor: str | None
+    at: datetime
+    name: str | None
+    before: str | None
+    after: str | None
+    from_version: int | None
+    to_version: int | None
+
+
+ACTIVITY_LIMIT = 10
+
+
+def recent_activity(*, user, limit: int = ACTIVITY_LIMIT) -> list[ActivityEntry]:
+    """The newest stage moves, alias changes and versions across the registry, from their audit rows:
+    one query (a UNION of the three, each joined to its model and actor)."""
+    if not user.is_authenticated:
+        return []
+    text, number = CharField(), IntegerField()
+
+    def null(kind):
+        return Cast(Value(None), kind)
+
+    columns = ("kind", "model_id", "model_name", "actor_name", "at", "label", "before", "after", "v1", "v2")
+    common = {"model_name": F("model__name"), "at": F("created_at")}
+    moves = LifecycleEvent.objects.annotate(
+        kind=Value("lifecycle", text),
+        actor_name=F("actor__username"),
+        label=null(text),
+        before=F("from_stage"),
+        after=F("to_stage"),
+        v1=null(number),
+        v2=null(number),
+        **common,
+    ).values_list(*columns)
+    aliases = AliasEvent.objects.annotate(
+        kind=Value("alias", text),
+        actor_name=F("actor__username"),
+        label=F("alias"),
+        before=null(text),
+        after=null(text),
+        v1=F("from_version"),
+        v2=F("to_version"),
+        **common,
+    ).values_list(*columns)
+    versions = ModelVersion.objects.annotate(
+        kind=Value("version", text),
+        actor_name=F("created_by__username"),
+        label=Cast(Substr("note", 1, 200), text),
+        before=null(text),
+        after=null(text),
+        v1=null(number),
+        v2=F("version_number"),
+        **common,
+    ).values_list(*columns)
+    parts = [moves, aliases, versions]
+    if connection.features.supports_slicing_ordering_in_compound:
+        # Each part's newest first (PostgreSQL): the union then sorts three times limit rows, not every row.
+        parts = [part.order_by("-created_at", "-id")[:limit] for part in parts]
+    else:
+        parts = [part.order_by() for part in parts]
+    rows = parts[0].union(*parts[1:], all=True).order_by("-at")[:limit]
+    return [
+        ActivityEntry(kind, model_id, model_name, actor, at, label, before, after, v1, v2)
+        for kind, model_id, model_name, actor, at, label, before, after, v1, v2 in rows
+    ]

@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,13 +24,12 @@ from mlmodels import selectors, services
 from mlmodels.charts import metric_charts
 from mlmodels.filters import ORDERING_FIELDS, MLModelFilterSet
 from mlmodels.forms import AliasForm, LifecycleForm, MLModelForm, TagForm, TagKeyForm, UploadForm
-from mlmodels.models import METRIC_FIELDS, Framework, MLModel, Stage, TaskType
+from mlmodels.models import Framework, MLModel, Stage, TaskType
 from mlmodels.storage import StorageUnavailable
 from registry.forms import add_service_errors
 from registry.pages import editable_or_403, is_fragment_request
 
 PAGE_SIZE = 20
-COMPARED_FIELDS = (*METRIC_FIELDS, "hyperparameters", "file", "file_size", "file_sha256", "experiment_id", "note")
 
 
 def _model_for(request, pk: int) -> MLModel:
@@ -44,17 +42,46 @@ def _editable_model(request, pk: int) -> MLModel:
     )
 
 
+# The dashboard's regions that live updates refresh on their own (``?part=…``; without it, "live"),
+# each with its template.
+DASHBOARD_PARTS = {
+    "live": "_dashboard.html",
+    "activity": "_dashboard_activity.html",
+    "approvals": "_dashboard_approvals.html",
+}
+
+
+def _dashboard_context(request, parts: frozenset[str]) -> dict:
+    """What the dashboard's ``parts`` show ("live": its figures and lists, as _dashboard.html;
+    "activity", "approvals": those panels). Each panel is one query at most (the counts are cached)."""
+    context: dict = {"approvals_on": settings.PRODUCTION_NEEDS_APPROVAL}
+    if "live" in parts:
+        counts = selectors.dashboard_counts()
+        context.update(
+            counts=counts,
+            framework_bars=selectors.scaled_bars(counts["framework"]),
+            trend=selectors.weekly_trend(user=request.user),
+            best_production=selectors.best_production_models(user=request.user),
+            recent_models=selectors.recent_models(user=request.user),
+        )
+    if "activity" in parts:
+        context["activity"] = selectors.recent_activity(user=request.user)
+    if "approvals" in parts and context["approvals_on"]:
+        context["pending_approvals"] = selectors.pending_approvals(user=request.user)
+    return context
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
 def dashboard(request):
-    """The dashboard; for htmx (live updates) its counts and lists alone (``#dashboard-live``)."""
-    context = {
-        "counts": selectors.dashboard_counts(),
-        "recent_models": selectors.recent_models(user=request.user),
-        "recent_events": selectors.recent_events(user=request.user),
-    }
-    return render(request, "_dashboard.html" if is_fragment_request(request) else "dashboard.html", context)
+    """The dashboard; for htmx (live updates) its figures and lists alone (``#dashboard-live``), or
+    with ``?part=activity`` / ``?part=approvals`` that panel alone."""
+    if not is_fragment_request(request):
+        return render(request, "dashboard.html", _dashboard_context(request, frozenset(DASHBOARD_PARTS)))
+    part = request.GET.get("part")
+    part = part if part in DASHBOARD_PARTS else "live"
+    return render(request, DASHBOARD_PARTS[part], _dashboard_context(request, frozenset({part})))
 
 
 @login_required
@@ -129,7 +156,9 @@ def _versions_context(request, model: MLModel) -> dict:
         "model": model,
         "can_change": model.can_change(request.user),
         "versions": versions,
-        "charts": metric_charts(reversed(versions)),
+        "charts": metric_charts(reversed(versions), aliases=model.aliases),
+        # The compare form's choice until one is made: the newest version against the one before.
+        "compare_selected": [version.version_number for version in versions[1::-1]],
     }
 
 
@@ -225,33 +254,16 @@ def model_part(request, pk: int, part: str):
 @require_GET
 @vary_on_headers("HX-Request")
 def model_compare(request, pk: int):
+    """Versions side by side: ``?v=1&v=3&v=4`` (the first the baseline), or ``?a=1&b=3`` as before."""
     model = _model_for(request, pk)
-    try:
-        numbers = int(request.GET.get("a", "")), int(request.GET.get("b", ""))
-    except ValueError:
-        numbers = None
-    rows, compared, error = [], None, None
-    if numbers:
-        # Exact lookups, not __in: a number past the database's integer range then matches nothing
-        # instead of overflowing the query (SQLite raises OverflowError for it).
-        wanted = Q(version_number=numbers[0]) | Q(version_number=numbers[1])
-        found = {v.version_number: v for v in selectors.version_list(model=model).filter(wanted)}
-        missing = [number for number in dict.fromkeys(numbers) if number not in found]
-        if not missing:
-            left, right = found[numbers[0]], found[numbers[1]]
-            compared = (left, right)
-            rows = [
-                (field, getattr(left, field), getattr(right, field), getattr(left, field) != getattr(right, field))
-                for field in COMPARED_FIELDS
-            ]
-        else:
-            error = f"There is no version {missing[0]} of {model.name}. Choose two versions of this model."
-    else:
-        error = "Choose two versions to compare."
-    compare = {"rows": rows, "compared": compared, "error": error}
+    requested = request.GET.getlist("v") or [request.GET.get("a", ""), request.GET.get("b", "")]
+    compare = selectors.version_comparison(model=model, requested=requested)
     if is_fragment_request(request):
         return render(request, "models/_compare.html", {"model": model, "compare": compare})
-    return render(request, "models/detail.html", _detail_context(request, model, compare=compare))
+    context = _detail_context(request, model, compare=compare)
+    if compare.numbers:
+        context["compare_selected"] = compare.numbers
+    return render(request, "models/detail.html", context)
 
 
 @login_required

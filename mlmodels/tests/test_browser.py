@@ -159,11 +159,11 @@ def test_compare_two_versions_marks_the_differences(logged_in_page, registry, co
     page = logged_in_page
     page.goto(f"/models/{registry.pk}/")
 
-    page.get_by_label("Version", exact=True).select_option("1")
-    page.get_by_label("with").select_option("3")
+    page.get_by_label("v1", exact=True).check()
+    page.get_by_label("v2", exact=True).uncheck()
     page.get_by_role("button", name="Compare").click()
 
-    expect(page).to_have_url(re.compile(r"/compare/\?a=1&b=3"))
+    expect(page).to_have_url(re.compile(r"/compare/\?v=1&v=3"))
     differing = page.locator("table.compare tr.differs th")
     expect(differing).to_contain_text(["Accuracy", "Recall", "File"])
     save_screenshot(page, "model-compare-desktop")
@@ -187,7 +187,7 @@ def test_roll_back_to_the_first_version_in_place(logged_in_page, registry, conso
     expect(page.locator("#metric-cards .stat").first).to_contain_text("0.81")
     expect(page.locator("#artifact-panel")).to_contain_text("No artifact file yet")  # v1 had none
     expect(page.get_by_role("link", name="Download artifact")).to_have_count(0)
-    expect(page.locator("#id_b option[value='4']")).to_have_count(1)
+    expect(page.locator("#compare-v4")).to_have_count(1)
     assert_not_reloaded(page)
     assert MLModel.objects.get(pk=registry.pk).accuracy == 0.81
     console_errors.assert_none()
@@ -217,15 +217,14 @@ def test_an_upload_refreshes_the_model_page_in_place(
     expect(page.locator("#versions h2")).to_contain_text("(4)")
     expect(page.locator("#version-4")).to_contain_text("retrained.onnx")
     expect(page.locator("svg[aria-label='Accuracy by version'] circle")).to_have_count(4)
-    expect(page.locator("#id_a option[value='4']")).to_have_count(1)
-    expect(page.locator("#id_b")).to_have_value("4")
+    expect(page.locator("#compare-v4")).to_be_checked()
+    expect(page.locator("#compare-v3")).to_be_checked()
     assert page.locator("#id_file").evaluate("input => input.files.length") == 0, "the file input kept its file"
     expect(page.get_by_label("Note (optional)")).to_have_value("")
     assert_not_reloaded(page)
     save_screenshot(page, "model-detail-after-upload")
 
-    # The swapped-in compare form is live: htmx processed it.
-    page.get_by_label("Version", exact=True).select_option("3")
+    # The swapped-in compare form is live: htmx processed it (v3 and v4 are checked).
     page.get_by_role("button", name="Compare").click()
     expect(page.locator("table.compare tr.differs th")).to_contain_text(["File"])
     console_errors.assert_none()
