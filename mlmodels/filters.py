@@ -38,6 +38,9 @@ class TagsField(forms.Field):
         for item in value if isinstance(value, list | tuple) else [value]:
             if not item or not str(item).strip():
                 continue
+            if "\x00" in str(item):
+                # No tag holds one (PostgreSQL's JSON cannot), and PostgreSQL refuses it in a query.
+                raise ValidationError("A tag filter cannot contain a NUL character.", code="invalid_tag")
             key, separator, tag_value = str(item).partition(":")
             if not key.strip():
                 raise ValidationError("A tag filter is key or key:value, e.g. team:payments.", code="invalid_tag")

@@ -629,6 +629,8 @@ def test_the_list_filters_by_tag_key_and_value_and_all_given_tags_must_match(own
     assert ids("tag=team:payments&tag=tier:gold") == [both.pk]
     assert ids("tag=team:nobody") == []
     assert owner_api.get(f"{MODELS}?tag=:x").status_code == 400
+    nul = owner_api.get(f"{MODELS}?tag=team%00:x")  # PostgreSQL refuses a NUL in a query: never a 500
+    assert nul.status_code == 400 and "NUL" in str(nul.json())
 
 
 def test_a_tag_filter_takes_any_key_literally_and_splits_at_the_first_colon(owner_api, user):
