@@ -12,9 +12,11 @@ from django.db.models import (
     Count,
     F,
     IntegerField,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     Window,
     prefetch_related_objects,
@@ -43,6 +45,26 @@ def model_list(*, user) -> QuerySet[MLModel]:
     """Models the user may read: all of them for any signed-in user (one team, one registry).
     Serializing a row costs no further query (owner and experiment are shown by id)."""
     return MLModel.objects.visible_to(user)
+
+
+def model_list_table(*, user) -> QuerySet[MLModel]:
+    """``model_list`` with what a row of the models page shows beyond the model's own columns, in the
+    same query: its owner (joined), ``version_count`` (versions can be deleted, so ``latest_version``
+    is only its upper bound) and ``current_scan_status``, the scan of its current version (the newest,
+    numbered ``latest_version``: it cannot be deleted); blank for a model without a version. Both are
+    correlated subqueries on the versions' (model, version_number) index, one lookup per row returned
+    (a page); the list's count leaves them out."""
+    versions = ModelVersion.objects.filter(model=OuterRef("pk")).order_by()
+    count = versions.values("model").annotate(n=Count("pk")).values("n")
+    current = versions.filter(version_number=OuterRef("latest_version")).values("scan_status")[:1]
+    return (
+        model_list(user=user)
+        .select_related("owner")
+        .annotate(
+            version_count=Coalesce(Subquery(count, output_field=IntegerField()), 0),
+            current_scan_status=Subquery(current, output_field=CharField()),
+        )
+    )
 
 
 def models_named(*, user, name: str) -> QuerySet[MLModel]:

@@ -91,7 +91,7 @@ def model_list(request):
     params = request.GET.copy()
     if params.get("owner") == "mine":
         params["owner"] = str(request.user.pk)
-    filterset = MLModelFilterSet(params, queryset=selectors.model_list(user=request.user).select_related("owner"))
+    filterset = MLModelFilterSet(params, queryset=selectors.model_list_table(user=request.user))
     if filterset.is_valid():
         rows = filterset.qs
         if not params.get("ordering"):
@@ -120,6 +120,12 @@ def model_list(request):
     response = render(request, "models/_results.html", context)
     # htmx pushes this URL instead of the requested one, so history and reloads show this page.
     return push_url(response, _list_url(request, page.number)) if correction else response
+
+
+def _row_context(request, model: MLModel) -> dict:
+    """A model's row in the list (live updates refresh it alone): read again as the list reads it, with
+    its versions count and current scan (one query)."""
+    return {"model": get_object_or_404(selectors.model_list_table(user=request.user), pk=model.pk)}
 
 
 def _page_or_correction(paginator: Paginator, number: str | None) -> tuple[Page, str | None]:
@@ -232,7 +238,8 @@ MODEL_PARTS = {
     "compare-form": ("models/_compare_form.html", _versions_context),
     "lifecycle": ("models/_lifecycle.html", _lifecycle_part_context),
     "aliases": ("models/_aliases.html", _lifecycle_part_context),
-    "row": ("models/_row.html", _head_context),
+    "history": ("models/_timeline.html", _lifecycle_part_context),
+    "row": ("models/_row.html", _row_context),
 }
 
 
@@ -269,8 +276,9 @@ def model_compare(request, pk: int):
 @login_required
 @require_POST
 def model_lifecycle(request, pk: int):
-    """Move the stage; answers with the lifecycle panel (stage, allowed moves, timeline) in place,
-    the refusal's reason shown inside it."""
+    """Move the stage; answers with the lifecycle panel (stage, the move control) in place and the
+    history out of band. A refusal shows its reason inside the panel, with the stage chosen and the
+    comment typed kept, for htmx and for a whole-page post alike."""
     model = _editable_model(request, pk)
     form = LifecycleForm(request.POST)
     error = pending = None
@@ -285,17 +293,21 @@ def model_lifecycle(request, pk: int):
         except ValidationError as refused:
             error = " ".join(refused.messages)
     else:
-        error = "Choose a stage to move to."
+        error = " ".join(form.errors.get("comment", [])) or "Choose a stage to move to."
+    # What the form shows again after a refusal: the move chosen and the comment as typed.
+    kept = {"chosen_stage": request.POST.get("lifecycle", ""), "typed_comment": request.POST.get("comment", "")}
     if not is_fragment_request(request):
         if error:
-            messages.error(request, error)
-        elif pending:
+            return render(request, "models/detail.html", _detail_context(request, model, error=error, **kept))
+        if pending:
             messages.success(request, _asked(pending))
         else:
             messages.success(request, f"{model.name} moved to {model.get_lifecycle_display().lower()}.")
         return redirect("model-detail", pk=model.pk)
     context = {**_lifecycle_context(request, model, can_change=True), "error": error, "oob": True}
     context["notice"] = _asked(pending) if pending else None
+    if error:
+        context.update(kept)
     return render(request, "models/_lifecycle.html", context)
 
 

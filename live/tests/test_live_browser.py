@@ -98,8 +98,9 @@ def test_a_promotion_by_one_person_updates_the_others_model_page_list_and_dashbo
     # Alice promotes on her page.
     alice_page = alice_opens(f"/models/{model.pk}/")
     accept_dialogs(alice_page)
-    alice_page.locator("#comment-staging").fill("offline eval passed")
-    alice_page.get_by_role("button", name="Promote to staging").click()
+    alice_page.locator("#lifecycle-to").select_option("staging")
+    alice_page.locator("#lifecycle-comment").fill("offline eval passed")
+    alice_page.locator("#lifecycle-move").click()
     expect(alice_page.locator("#lifecycle-stage")).to_have_text("Staging")
     expect(alice_page.locator("#lifecycle-notice, #lifecycle-error")).to_have_count(0)
 
@@ -112,7 +113,7 @@ def test_a_promotion_by_one_person_updates_the_others_model_page_list_and_dashbo
     expect(bob_dashboard.locator(".card.stage-staging .stat-number")).to_have_text("1", timeout=WITHIN_A_SECOND)
     expect(bob_dashboard.locator(".timeline.compact")).to_contain_text("churn", timeout=WITHIN_A_SECOND)
     # Bob reads no owner's buttons: the regions came back rendered for him, not for Alice.
-    expect(bob_model.get_by_role("button", name="Promote to production")).to_have_count(0)
+    expect(bob_model.locator("#lifecycle-form")).to_have_count(0)
 
     # A tag and a new version from Alice's pipeline (the services, as the API calls them).
     services.tag_set(model=model, actor=alice, key="team", value="payments")
@@ -145,7 +146,7 @@ def test_a_page_does_not_replace_a_form_its_user_is_typing_in(person, alice, bob
     model = MLModelFactory(owner=bob, name="churn")
     _, bob_opens = person(bob)
     page = bob_opens(f"/models/{model.pk}/")
-    comment = page.locator("#comment-staging")
+    comment = page.locator("#lifecycle-comment")
     comment.fill("half-written thou")
 
     services.lifecycle_move(model=model, actor=UserFactory(is_superuser=True), to_stage=Stage.STAGING)

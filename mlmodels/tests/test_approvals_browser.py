@@ -79,11 +79,11 @@ def test_owner_asks_for_production_and_a_protected_alias_and_the_approver_carrie
     mark_as_not_reloaded(page)
 
     # The owner asks for production, in place.
-    ask = page.locator("#lifecycle-panel").get_by_role("button", name="Ask for production")
-    expect(ask).to_be_visible()
-    expect(page.get_by_role("button", name="Promote to production")).to_have_count(0)
-    page.locator("#comment-production").fill("offline eval passed")
-    ask.click()
+    expect(page.locator("#lifecycle-approval-note")).to_contain_text("needs an approver")
+    page.locator("#lifecycle-to").select_option("production")
+    expect(page.locator("#lifecycle-to option:checked")).to_have_text("Production (asks an approver)")
+    page.locator("#lifecycle-comment").fill("offline eval passed")
+    page.locator("#lifecycle-move").click()
 
     notice = page.locator("#lifecycle-notice")
     expect(notice).to_contain_text(re.compile(r"Asked for approval \(request #\d+\)"))
@@ -249,7 +249,8 @@ def test_the_owner_cancels_the_request_they_just_filed_from_the_lifecycle_panel(
     page = logged_in_page
     accept_dialogs(page)
     page.goto(f"/models/{staged.pk}/")
-    page.get_by_role("button", name="Ask for production").click()
+    page.locator("#lifecycle-to").select_option("production")
+    page.locator("#lifecycle-move").click()
     card = page.locator("#pending-requests .approval-card")
     expect(card).to_be_visible()
 

@@ -100,20 +100,20 @@ def test_an_owner_is_offered_ask_for_production_when_approvals_apply(settings, o
     settings.PRODUCTION_NEEDS_APPROVAL = False
     moving = model_page(owner_client, staged)
 
-    assert 'data-stage="production">Ask for production</button>' in asking
-    assert "Promote to production" not in asking
-    assert 'data-stage="production">Promote to production</button>' in moving
-    assert "Ask for production" not in moving
+    assert 'data-stage="production">Production (asks an approver)</option>' in asking
+    assert 'id="lifecycle-approval-note"' in asking
+    assert 'data-stage="production">Production</option>' in moving
+    assert "asks an approver" not in moving and 'id="lifecycle-approval-note"' not in moving
 
 
 def test_an_owner_who_is_an_approver_or_a_superuser_promotes_without_asking(user, superuser_client, staged):
     # A superuser moves anyone's model; an approver who owns the model needs nobody.
-    assert "Promote to production" in model_page(superuser_client, staged)
+    assert 'data-stage="production">Production</option>' in model_page(superuser_client, staged)
     user.groups.add(Group.objects.get(name=APPROVERS_GROUP))
     approving_owner = Client()
     approving_owner.force_login(user)
     page = model_page(approving_owner, staged)
-    assert "Promote to production" in page and "Ask for production" not in page
+    assert 'data-stage="production">Production</option>' in page and "asks an approver" not in page
 
 
 def test_the_model_history_lists_moves_alias_changes_requests_and_decisions_in_time_order(

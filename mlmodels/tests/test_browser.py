@@ -110,11 +110,13 @@ def test_promote_development_to_staging_to_production_in_place(logged_in_page, r
     page.goto(f"/models/{registry.pk}/")
     mark_as_not_reloaded(page)
 
-    page.get_by_role("button", name="Promote to staging").click()
+    page.locator("#lifecycle-to").select_option("staging")
+    page.locator("#lifecycle-move").click()
     expect(page.locator("#lifecycle-stage")).to_have_text("Staging")
     expect(page.locator("#stage-badge")).to_have_text("Staging")
-    page.locator("#comment-production").fill("beats the baseline")
-    page.get_by_role("button", name="Promote to production").click()
+    page.locator("#lifecycle-to").select_option("production")
+    page.locator("#lifecycle-comment").fill("beats the baseline")
+    page.locator("#lifecycle-move").click()
 
     expect(page.locator("#lifecycle-stage")).to_have_text("Production")
     expect(page.locator("#model-head #stage-badge")).to_have_text("Production")
@@ -131,10 +133,15 @@ def test_production_is_refused_inline_for_a_model_without_a_file(logged_in_page,
     accept_dialogs(page)
     page.goto(f"/models/{model.pk}/")
 
-    page.get_by_role("button", name="Promote to production").click()
+    page.locator("#lifecycle-to").select_option("production")
+    page.locator("#lifecycle-comment").fill("ready for traffic")
+    page.locator("#lifecycle-move").click()
 
     expect(page.locator("#lifecycle-error")).to_contain_text("without an artifact file cannot go to production")
     expect(page.locator("#lifecycle-stage")).to_have_text("Staging")
+    # The one comment field keeps what was typed, and the move chosen, for the next try.
+    expect(page.locator("#lifecycle-comment")).to_have_value("ready for traffic")
+    expect(page.locator("#lifecycle-to")).to_have_value("production")
     console_errors.assert_none()
 
 
@@ -242,7 +249,8 @@ def test_a_first_upload_shows_the_download_button_and_clears_the_production_refu
     page.goto(f"/models/{model.pk}/")
     expect(page.locator("#artifact-panel")).to_contain_text("No artifact file yet")
     expect(page.get_by_role("link", name="Download artifact")).to_have_count(0)
-    page.get_by_role("button", name="Promote to production").click()
+    page.locator("#lifecycle-to").select_option("production")
+    page.locator("#lifecycle-move").click()
     expect(page.locator("#lifecycle-error")).to_contain_text("Upload a file first")
     mark_as_not_reloaded(page)
 
@@ -253,7 +261,8 @@ def test_a_first_upload_shows_the_download_button_and_clears_the_production_refu
     expect(page.locator("#artifact-panel")).not_to_contain_text("No artifact file yet")
     expect(page.locator("#artifact-panel")).to_contain_text("first.bin")
     expect(page.locator("#lifecycle-error")).to_have_count(0)
-    page.get_by_role("button", name="Promote to production").click()
+    page.locator("#lifecycle-to").select_option("production")
+    page.locator("#lifecycle-move").click()
     expect(page.locator("#stage-badge")).to_have_text("Production")
     assert_not_reloaded(page)
     console_errors.assert_none()
@@ -289,7 +298,7 @@ def test_a_write_refused_after_the_page_loaded_shows_the_servers_reason_in_place
     page.goto(f"/models/{registry.pk}/")
     MLModel.objects.filter(pk=registry.pk).update(owner=other_user)  # handed over in another tab
 
-    page.get_by_role("button", name="Promote to staging").click()
+    page.locator("#lifecycle-move").click()  # the first move offered: staging
 
     expect(page.locator("#lifecycle-panel [role=alert]")).to_have_text(
         "Only the model's owner or a superuser can change it."
