@@ -43,3 +43,9 @@ def aliases_for(aliases: dict, number: int) -> list[str]:
 def version_metrics(version) -> list[float | None]:
     """A version's accuracy, precision, recall and F1, in the versions table's column order."""
     return [getattr(version, field) for field in METRIC_FIELDS]
+
+
+@register.filter
+def sorted_items(mapping: dict | None) -> list[tuple]:
+    """A mapping's items by key: the same order on every database (PostgreSQL's jsonb keeps none)."""
+    return sorted((mapping or {}).items())

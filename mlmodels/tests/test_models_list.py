@@ -172,10 +172,13 @@ def test_a_row_shows_aliases_tags_versions_metrics_and_owner(owner_client, user)
     # Aliases by name, each a chip filtering the list by it.
     assert row["Aliases"]["text"] == "@champion @prod"
     assert 'href="?alias=champion"' in row["Aliases"]["html"]
-    # The first two tags, then how many more (to the model page, naming them in its title).
+    # The first two tags by key, then how many more (to the model page, naming them in its title).
     tags = row["Tags"]
     assert tags["html"].count('class="chip"') == 2 and "+2" in tags["text"]
-    assert re.search(r'class="chip more" href="/models/\d+/#model-tags" title="[^"]*pii', tags["html"])
+    assert tags["text"].startswith("pii: no region: eu")
+    assert re.search(
+        r'class="chip more" href="/models/\d+/#model-tags" title="team: payments, tier: gold"', tags["html"]
+    )
     # 2 versions left of 4 (the current one is v4).
     assert row["Versions"]["text"] == "2" and "v4" in row["Versions"]["title"]
     # Four places, exact in the title; none shown as a dash.
