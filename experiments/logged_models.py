@@ -245,12 +245,14 @@ def logged_model_get(model_id: object, *, user, allow_deleted: bool = True) -> L
 
 
 def logged_model_search(*, user, experiment_ids: Iterable[int]) -> QuerySet[LoggedModel]:
-    """The active logged models of these experiments, newest first, with their params and tags."""
+    """The active logged models of these experiments, newest first, with their params, tags and
+    source run's latest metrics."""
     if not getattr(user, "is_authenticated", False):
         return LoggedModel.objects.none()
     return (
         LoggedModel.objects.filter(experiment_id__in=list(experiment_ids), lifecycle_stage=LifecycleStage.ACTIVE)
         .select_related("experiment", "user", "source_run")
-        .prefetch_related("params", "tags")
+        # Their answers show the source run's latest metrics too: one query for the page, not one a model.
+        .prefetch_related("params", "tags", "source_run__latest_metrics")
         .order_by("-creation_time", "model_id")
     )
