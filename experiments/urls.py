@@ -8,6 +8,7 @@ urlpatterns = [
     path("<int:pk>/", views.experiment_detail, name="experiment-detail"),
     path("<int:pk>/edit/", views.experiment_edit, name="experiment-edit"),
     path("<int:pk>/delete/", views.experiment_delete, name="experiment-delete"),
+    path("<int:pk>/models/compare/", views.experiment_model_compare, name="experiment-model-compare"),
     path("<int:pk>/runs/compare/", views.run_compare, name="run-compare"),
     path("<int:pk>/runs/<str:run_id>/", views.run_detail, name="run-detail"),
 ]

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, prefetch_related_objects
+from django.db.models import Case, Count, F, Value, When, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,7 +16,9 @@ from experiments.filters import ExperimentFilterSet
 from experiments.forms import ExperimentForm
 from experiments.models import Experiment, LifecycleStage, Run
 from mlmodels.charts import run_metric_chart
-from mlmodels.selectors import model_list
+from mlmodels.comparison import MAX_COMPARED as MAX_MODELS_COMPARED
+from mlmodels.models import Stage
+from mlmodels.selectors import current_versions_comparison, model_list, model_list_table
 from registry.forms import add_service_errors
 from registry.pages import editable_or_403, is_fragment_request
 
@@ -59,13 +61,84 @@ def experiment_detail(request, pk: int):
         _, keys, _ = selectors.run_columns(experiment, limit=MAX_COLUMNS, metric_limit=MAX_CHART_METRICS)
         context = {"experiment": experiment, "sort": request.GET.get("sort", "").strip()}
         return render(request, "experiments/_run_chart.html", {**context, **_run_chart(request, experiment, keys)})
+    if is_fragment_request(request) and request.headers.get("HX-Target") == "experiment-models":
+        context = {"experiment": experiment, **_models_table(request, experiment)}
+        return render(request, "experiments/_models.html", context)
     context = {"experiment": experiment, **_runs_table(request, experiment)}
     if is_fragment_request(request):
         return render(request, "experiments/_runs.html", context)
-    models = model_list(user=request.user).filter(experiment=experiment).select_related("owner").order_by("name")
-    context.update(models=models, can_change=experiment.can_change(request.user))
+    context.update(_models_table(request, experiment), can_change=experiment.can_change(request.user))
     context.update(_run_chart(request, experiment, context.pop("chart_metric_keys")))
     return render(request, "experiments/detail.html", context)
+
+
+# --- the models it produced ---------------------------------------------------------------------------
+
+# The models table shows this many at most; the models list, filtered on the experiment, shows them all.
+MAX_MODELS_SHOWN = 100
+_STAGE_ORDER = Case(*(When(lifecycle=stage, then=Value(i)) for i, stage in enumerate(Stage.values)))
+# ``?models_sort=`` terms (with "-" for descending) and what each sorts on; missing metrics sort last
+# both ways round.
+MODEL_SORTS = {
+    "name": F("name_key"),
+    "stage": _STAGE_ORDER,
+    "versions": F("version_count"),
+    "accuracy": F("accuracy"),
+    "precision": F("precision"),
+    "recall": F("recall"),
+    "f1_score": F("f1_score"),
+    "owner": F("owner__username"),
+    "updated": F("updated_at"),
+}
+
+
+def _models_table(request, experiment: Experiment) -> dict:
+    """The models the experiment produced, sorted as ``?models_sort=`` says (by name when it does
+    not): one query, with each model's versions count and current scan (``model_list_table``)."""
+    sort = request.GET.get("models_sort", "").strip()
+    sort_error = None
+    term = sort.removeprefix("-")
+    if sort and term not in MODEL_SORTS:
+        sort_error = f"Sort the models by one of: {', '.join(MODEL_SORTS)} (with “-” for descending)."
+        sort = term = ""
+    order = [F("name_key").asc(), "pk"]
+    if term:
+        expression = MODEL_SORTS[term]
+        first = expression.desc(nulls_last=True) if sort.startswith("-") else expression.asc(nulls_last=True)
+        order = [first, *order]
+    rows = list(
+        model_list_table(user=request.user).filter(experiment=experiment).order_by(*order)[: MAX_MODELS_SHOWN + 1]
+    )
+    return {
+        "models": rows[:MAX_MODELS_SHOWN],
+        "models_truncated": len(rows) > MAX_MODELS_SHOWN,
+        "models_sort": sort,
+        "models_sort_error": sort_error,
+        "max_models_shown": MAX_MODELS_SHOWN,
+        "max_models_compared": MAX_MODELS_COMPARED,
+    }
+
+
+@login_required
+@require_GET
+def experiment_model_compare(request, pk: int):
+    """The current versions of models the experiment produced (``?model=<id>``, the first the
+    baseline) side by side: metrics with deltas, hyperparameters key by key, artifacts, provenance."""
+    experiment = _experiment_for(request, pk)
+    requested = request.GET.getlist("model")
+    compare = current_versions_comparison(
+        models=model_list(user=request.user).filter(experiment=experiment), requested=requested
+    )
+    ids = [version.model_id for version in compare.versions]
+    # For each column, the query that compares the same models with that one as the baseline.
+    baselines = ["&".join(f"model={i}" for i in [first, *(other for other in ids if other != first)]) for first in ids]
+    context = {
+        "experiment": experiment,
+        "compare": compare,
+        "columns": list(zip(compare.versions, baselines, strict=True)),
+        "stages_differ": len({version.model.lifecycle for version in compare.versions}) > 1,
+    }
+    return render(request, "experiments/model_compare.html", context, status=400 if compare.error else 200)
 
 
 # Metric keys the runs chart offers at most (in key order).

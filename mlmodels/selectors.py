@@ -1,6 +1,6 @@
 """Reads of models, versions and events, scoped to who is asking."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Substr, TruncWeek
 from django.utils import timezone
 
-from mlmodels.comparison import CompareError, Comparison, compare_versions, requested_numbers
+from mlmodels.comparison import MAX_COMPARED, CompareError, Comparison, compare_versions, requested_numbers
 from mlmodels.models import (
     AliasEvent,
     ApprovalRequest,
@@ -305,6 +305,48 @@ def version_comparison(*, model: MLModel, requested: Sequence[str]) -> Compariso
             error=f"There is no version {missing[0]} of {model.name}. Choose two or more versions of this model.",
         )
     return compare_versions([found[number] for number in numbers])
+
+
+def requested_model_ids(values: Iterable[str]) -> list[int]:
+    """The model ids ``values`` name, in their order, each once; CompareError when one is not an id
+    or there are more than MAX_COMPARED."""
+    ids: list[int] = []
+    for value in values:
+        value = (value or "").strip()
+        if not value:
+            continue
+        # Eighteen digits fit every database's bigint: a longer one names no model.
+        if not value.isascii() or not value.isdigit() or len(value) > 18:
+            raise CompareError(f"“{value[:40]}” is not a model id. Select two or more models.")
+        if int(value) not in ids:
+            ids.append(int(value))
+    if len(ids) > MAX_COMPARED:
+        raise CompareError(f"Select at most {MAX_COMPARED} models to compare side by side.")
+    return ids
+
+
+def current_versions_comparison(*, models: QuerySet[MLModel], requested: Sequence[str]) -> Comparison:
+    """The current versions (each the newest) of the models among ``models`` that ``requested``
+    names by id, the first the baseline, side by side (each version with its model), or why not:
+    one query."""
+    try:
+        ids = requested_model_ids(requested)
+    except CompareError as error:
+        return Comparison(error=str(error))
+    if len(ids) < 2:
+        return Comparison(error="Select two or more models to compare.")
+    rows = (
+        ModelVersion.objects.filter(
+            model__in=models.filter(pk__in=ids).values("pk"), version_number=F("model__latest_version")
+        )
+        .select_related("model", "experiment", "run", "created_by")
+        .order_by()
+    )
+    found = {version.model_id: version for version in rows}
+    missing = [pk for pk in ids if pk not in found]
+    if missing:
+        return Comparison(error=f"There is no model #{missing[0]} with a version to compare here.")
+    return compare_versions([found[pk] for pk in ids])
 
 
 # --- the dashboard -------------------------------------------------------------------------------

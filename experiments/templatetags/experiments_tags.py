@@ -25,6 +25,19 @@ def run_sort_header(context, term: str, label: str, sort: str):
     )
 
 
+@register.simple_tag(takes_context=True)
+def model_sort_header(context, term: str, label: str, sort: str):
+    """A column header of the experiment's models table that sorts it by ``term``."""
+    experiment = context["experiment"].pk
+    return pages.sort_header(
+        url_for=lambda order: reverse("experiment-detail", args=[experiment]) + querystring(context, models_sort=order),
+        term=term,
+        label=label,
+        current=sort,
+        target="experiment-models",
+    )
+
+
 @register.filter
 def epoch_ms(value: int | None) -> datetime | None:
     """Epoch milliseconds as a datetime (UTC), for the ``date`` filter."""

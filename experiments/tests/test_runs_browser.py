@@ -9,6 +9,7 @@ import pytest
 
 from experiments import runs
 from experiments.tests.factories import ExperimentFactory
+from mlmodels.tests.factories import MLModelFactory
 
 try:
     from playwright.sync_api import expect
@@ -63,4 +64,34 @@ def test_sort_the_runs_by_a_metric_then_compare_two(logged_in_page, experiment, 
     page.get_by_text("accuracy (3 points)").click()
     expect(page.locator(".metric-history table tbody tr")).to_have_count(3)
     save_screenshot(page, "run-detail")
+    console_errors.assert_none()
+
+
+def test_sort_the_models_by_accuracy_then_compare_their_current_versions(
+    logged_in_page, experiment, console_errors, save_screenshot
+):
+    for name, accuracy in [("fraud-lr", 0.81), ("fraud-gbm", 0.93), ("fraud-rf", 0.88)]:
+        MLModelFactory(owner=experiment.owner, experiment=experiment, name=name, accuracy=accuracy)
+    page = logged_in_page
+    page.goto(f"/experiments/{experiment.pk}/")
+    names = page.locator("table.experiment-models tbody tr td:nth-child(2) a")
+    expect(names).to_have_text(["fraud-gbm", "fraud-lr", "fraud-rf"])
+
+    page.locator("table.experiment-models thead").get_by_role("link", name="Accuracy").click()
+    expect(names).to_have_text(["fraud-lr", "fraud-rf", "fraud-gbm"])
+    expect(page).to_have_url(re.compile(r"\?models_sort=accuracy$"))
+    page.locator("table.experiment-models thead").get_by_role("link", name="Accuracy ▲").click()
+    expect(names).to_have_text(["fraud-gbm", "fraud-rf", "fraud-lr"])
+
+    page.get_by_label("Compare fraud-lr").check()
+    page.get_by_label("Compare fraud-gbm").check()
+    page.get_by_role("button", name="Compare selected models").click()
+
+    expect(page.get_by_role("heading", name="Compare models")).to_be_visible()
+    # The page's order, not the click order: fraud-gbm comes first in the sorted table.
+    expect(page.locator("th.compare-version")).to_contain_text(["fraud-gbm", "fraud-lr"])
+    expect(page.locator("tr.differs", has_text="Accuracy")).to_contain_text("\N{MINUS SIGN}0.12")
+    page.get_by_role("link", name="make baseline: fraud-lr").click()
+    expect(page.locator("tr.differs", has_text="Accuracy")).to_contain_text("+0.12")
+    save_screenshot(page, "experiment-models-compare")
     console_errors.assert_none()

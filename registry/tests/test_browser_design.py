@@ -42,10 +42,11 @@ PAGES = {
     "compare": "/models/{model}/compare/?a=1&b=3",
     "experiments": "/experiments/",
     "experiment": "/experiments/{experiment}/",
+    "experiment-compare": "/experiments/{experiment}/models/compare/?model={model}&model={baseline}",
     "approvals": "/approvals/",
     "model-new": "/models/new/",  # a form page: fields, help texts, the file input
 }
-SCREENSHOT_PAGES = {"dashboard", "models", "model", "compare", "experiment", "approvals"}
+SCREENSHOT_PAGES = {"dashboard", "models", "model", "compare", "experiment", "experiment-compare", "approvals"}
 # axe violations known to come from parts of the pages outside the design system (their markup, not
 # their styles), as (page, rule id). When nothing else is wrong, the test is marked xfail naming them;
 # once they are fixed it passes. Remove an entry with its fix.
@@ -116,6 +117,16 @@ def registry(user):
         hyperparameters={"learning_rate": 0.1, "n_estimators": 200, "max_depth": 4},
     )
     attach(model, user, "churn-predictor-eu-west-2026-05.joblib", b"v2 weights")
+    baseline = MLModelFactory(
+        owner=user,
+        name="churn-logreg-baseline",
+        experiment=experiment,
+        accuracy=0.86,
+        precision=0.81,
+        recall=0.74,
+        f1_score=0.77,
+        hyperparameters={"C": 0.5, "penalty": "l2"},
+    )
     services.version_record(
         model=model,
         actor=user,
@@ -151,7 +162,7 @@ def registry(user):
         model=fraud, actor=colleague, alias="champion", version_number=2, comment="v2 beats v1 on recall"
     )
     approvals.approval_reject(approval=rejected, actor=user, comment="Wait for the A/B test to finish first.")
-    return {"model": model.pk, "experiment": experiment.pk}
+    return {"model": model.pk, "experiment": experiment.pk, "baseline": baseline.pk}
 
 
 def run_axe(page) -> list[dict]:
