@@ -249,3 +249,36 @@ def compare_versions(versions: Sequence[ModelVersion]) -> Comparison:
             for name in (*FACT_FIELDS, *PROVENANCE_FIELDS)
         },
     )
+
+
+@dataclass(frozen=True)
+class VersionDelta(MetricCell):
+    """A metric of one version in the versions table, against the next older version there."""
+
+    # The version compared against; None for the oldest, which has nothing to differ from.
+    previous: int | None = None
+
+    @property
+    def direction_label(self) -> str:
+        return {
+            "better": f"better than v{self.previous}",
+            "worse": f"worse than v{self.previous}",
+            "same": f"the same as v{self.previous}",
+        }.get(self.direction, "")
+
+
+def version_deltas(versions: Sequence[ModelVersion]) -> list[list[VersionDelta]]:
+    """For each of ``versions`` (newest first, as the versions table lists them) its metrics in
+    METRIC_FIELDS order, each against the version listed after it; the last one listed gets no deltas."""
+    rows: list[list[VersionDelta]] = []
+    for index, version in enumerate(versions):
+        older = versions[index + 1] if index + 1 < len(versions) else None
+        if older is None:
+            rows.append([VersionDelta(getattr(version, metric)) for metric in METRIC_FIELDS])
+            continue
+        # The compare view's rule, with the older version as the baseline: one rule for both pages.
+        cells = [metric_row(metric, [older, version]).cells[1] for metric in METRIC_FIELDS]
+        rows.append(
+            [VersionDelta(cell.value, cell.delta, cell.direction, previous=older.version_number) for cell in cells]
+        )
+    return rows

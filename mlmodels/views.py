@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -22,12 +23,13 @@ from accounts.models import User
 from accounts.roles import can_approve
 from mlmodels import selectors, services
 from mlmodels.charts import metric_charts
+from mlmodels.comparison import version_deltas
 from mlmodels.filters import ORDERING_FIELDS, MLModelFilterSet
 from mlmodels.forms import AliasForm, LifecycleForm, MLModelForm, TagForm, TagKeyForm, UploadForm
 from mlmodels.models import Framework, MLModel, Stage, TaskType
 from mlmodels.storage import StorageUnavailable
 from registry.forms import add_service_errors
-from registry.pages import editable_or_403, is_fragment_request
+from registry.pages import editable_or_403, is_fragment_request, with_toast
 
 PAGE_SIZE = 20
 
@@ -158,6 +160,9 @@ def _versions_context(request, model: MLModel) -> dict:
     versions = selectors.with_version_files(
         list(selectors.version_list(model=model).select_related("created_by", "run"))
     )
+    # Each row's metrics with their change from the row below (models/_versions.html).
+    for version, cells in zip(versions, version_deltas(versions), strict=True):
+        version.metric_cells = cells
     return {
         "model": model,
         "can_change": model.can_change(request.user),
@@ -299,16 +304,17 @@ def model_lifecycle(request, pk: int):
     if not is_fragment_request(request):
         if error:
             return render(request, "models/detail.html", _detail_context(request, model, error=error, **kept))
-        if pending:
-            messages.success(request, _asked(pending))
-        else:
-            messages.success(request, f"{model.name} moved to {model.get_lifecycle_display().lower()}.")
+        messages.success(request, _moved(model, pending))
         return redirect("model-detail", pk=model.pk)
     context = {**_lifecycle_context(request, model, can_change=True), "error": error, "oob": True}
-    context["notice"] = _asked(pending) if pending else None
     if error:
         context.update(kept)
-    return render(request, "models/_lifecycle.html", context)
+        return render(request, "models/_lifecycle.html", context)
+    return with_toast(render(request, "models/_lifecycle.html", context), _moved(model, pending))
+
+
+def _moved(model: MLModel, pending) -> str:
+    return _asked(pending) if pending else f"{model.name} moved to {model.get_lifecycle_display().lower()}."
 
 
 def _asked(pending) -> str:
@@ -318,8 +324,9 @@ def _asked(pending) -> str:
 @login_required
 @require_POST
 def model_rollback(request, pk: int, number: int):
-    """Record a new version equal to version ``number``; answers htmx with the versions table, the
-    outcome shown above it, and the rest of the page the new version changes swapped in place."""
+    """Record a new version equal to version ``number``; answers htmx with the versions table and the
+    rest of the page the new version changes swapped in place, the outcome as a toast (a refusal
+    above the table instead)."""
     model = _editable_model(request, pk)
     version = get_object_or_404(selectors.version_list(model=model), version_number=number)
     try:
@@ -331,16 +338,19 @@ def model_rollback(request, pk: int, number: int):
     if not is_fragment_request(request):
         (messages.error if failed else messages.success)(request, notice)
         return redirect("model-detail", pk=model.pk)
-    context = {**_versions_context(request, model), "notice": notice, "notice_is_error": failed}
-    response = render(request, "models/_rollback_result.html", context)
-    return response if failed else trigger_client_event(response, "versionsChanged")
+    if failed:
+        context = {**_versions_context(request, model), "rollback_error": notice}
+        return render(request, "models/_rollback_result.html", context)
+    response = render(request, "models/_rollback_result.html", _versions_context(request, model))
+    return with_toast(trigger_client_event(response, "versionsChanged"), notice)
 
 
 @login_required
 @require_POST
 def model_upload(request, pk: int):
-    """Store an uploaded artifact as a new version; answers with its size and sha256, and swaps the
-    parts of the page the new version changes in place (models/_refresh.html)."""
+    """Store an uploaded artifact as a new version; answers htmx with a toast that says so (its size
+    and sha256 are in the artifact panel), and swaps the parts of the page the new version changes in
+    place (models/_refresh.html)."""
     model = _editable_model(request, pk)
     form = UploadForm(request.POST, request.FILES)
     version = None
@@ -364,7 +374,11 @@ def model_upload(request, pk: int):
     context = {**_versions_context(request, model), "version": version, "form": form}
     response = render(request, "models/_upload_result.html", context)
     # The page itself needs no event (the fragments above came out of band); scripts may listen for it.
-    return trigger_client_event(response, "versionsChanged")
+    trigger_client_event(response, "versionsChanged")
+    name = version.file.rsplit("/", 1)[-1]
+    return with_toast(
+        response, f"Uploaded {name} as version {version.version_number} ({filesizeformat(version.file_size)})."
+    )
 
 
 @login_required
@@ -460,12 +474,14 @@ def model_alias_delete(request, pk: int, alias: str):
 
 
 def _tags_answer(request, model: MLModel, form, *, error: str | None, done: str):
-    """The tags in place (htmx), or the model page with the outcome as a message."""
+    """The tags in place (htmx, the outcome as a toast; a refusal beside the form), or the model page
+    with the outcome as a message."""
     if not is_fragment_request(request):
         (messages.error if error else messages.success)(request, error or done)
         return redirect("model-detail", pk=model.pk)
     context = {"model": model, "can_change": True, "tag_error": error, "tag_form": form if error else None}
-    return render(request, "models/_tags.html", context)
+    response = render(request, "models/_tags.html", context)
+    return response if error else with_toast(response, done)
 
 
 @login_required

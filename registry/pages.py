@@ -1,14 +1,15 @@
-"""What the apps' htmx pages share: when to answer with a fragment, who may change an object, and
-the header of a sortable column."""
+"""What the apps' htmx pages share: when to answer with a fragment, who may change an object, the
+header of a sortable column, and the toast that tells an htmx action went through."""
 
 from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django_htmx.http import trigger_client_event
 
 
 class Changeable(Protocol):
@@ -52,3 +53,9 @@ def sort_header(*, url_for, term: str, label: str, current: str, target: str) ->
         label,
         arrow,
     )
+
+
+def with_toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
+    """``response`` with a ``toast`` event in its HX-Trigger header: static/js/app.js shows
+    ``message`` in the page's one toast region (base.html, #toasts), then lets it go."""
+    return trigger_client_event(response, "toast", {"message": message, "level": level})

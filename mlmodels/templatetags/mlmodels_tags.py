@@ -2,6 +2,7 @@ from django import template
 from django.template.defaulttags import querystring
 from django.urls import reverse
 
+from mlmodels.comparison import MetricCell
 from mlmodels.models import METRIC_FIELDS
 from mlmodels.selectors import aliases_of_version
 from registry import pages
@@ -40,9 +41,11 @@ def aliases_for(aliases: dict, number: int) -> list[str]:
 
 
 @register.filter
-def version_metrics(version) -> list[float | None]:
-    """A version's accuracy, precision, recall and F1, in the versions table's column order."""
-    return [getattr(version, field) for field in METRIC_FIELDS]
+def version_metrics(version) -> list[MetricCell]:
+    """A version's accuracy, precision, recall and F1, in the versions table's column order, each
+    with its change from the version before when the view worked it out (``metric_cells``)."""
+    cells = getattr(version, "metric_cells", None)
+    return cells if cells is not None else [MetricCell(getattr(version, field)) for field in METRIC_FIELDS]
 
 
 @register.filter

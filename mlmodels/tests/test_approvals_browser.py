@@ -85,7 +85,7 @@ def test_owner_asks_for_production_and_a_protected_alias_and_the_approver_carrie
     page.locator("#lifecycle-comment").fill("offline eval passed")
     page.locator("#lifecycle-move").click()
 
-    notice = page.locator("#lifecycle-notice")
+    notice = page.locator("#toasts .toast")
     expect(notice).to_contain_text(re.compile(r"Asked for approval \(request #\d+\)"))
     request = pending_request(staged)
     expect(notice).to_contain_text(f"Asked for approval (request #{request.pk})")

@@ -2,6 +2,7 @@
 request card on the model page, "Ask for production", the model's one history, the decisions' error
 messages and where they send the browser back to; and the tag forms answering htmx in place."""
 
+import json
 import re
 
 import pytest
@@ -248,7 +249,9 @@ def test_the_owner_asking_through_the_lifecycle_form_is_told_a_request_was_filed
     request = ApprovalRequest.objects.get(model=staged)
     content = response.content.decode()
     assert response.status_code == 200
-    assert f"Asked for approval (request #{request.pk})" in content
+    assert json.loads(response["HX-Trigger"])["toast"]["message"].startswith(
+        f"Asked for approval (request #{request.pk})"
+    )
     assert card(content, request)
     assert MLModel.objects.get(pk=staged.pk).lifecycle == Stage.STAGING
 

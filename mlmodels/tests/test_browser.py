@@ -154,8 +154,9 @@ def test_upload_shows_progress_to_100_and_the_new_version(logged_in_page, regist
     page.get_by_label("New artifact file").set_input_files(str(artifact))
     page.get_by_role("button", name="Upload").click()
 
-    expect(page.locator("#upload-done")).to_contain_text("as version 4")
-    expect(page.locator("#upload-done")).to_contain_text("3.0 MB")
+    toast = page.locator("#toasts .toast")
+    expect(toast).to_contain_text("big-model.onnx as version 4")
+    expect(toast).to_contain_text("3.0 MB")
     assert page.locator("#upload-progress").evaluate("bar => bar.value") == 100
     expect(page.locator("#upload-percent")).to_have_text("100%")
     expect(page.locator("#version-4")).to_contain_text("big-model.onnx")
@@ -188,7 +189,7 @@ def test_roll_back_to_the_first_version_in_place(logged_in_page, registry, conso
 
     page.locator("#version-1").get_by_role("button", name="Roll back").click()
 
-    expect(page.locator("#versions [role=status]")).to_contain_text("recorded as version 4")
+    expect(page.locator("#toasts .toast")).to_contain_text("recorded as version 4")
     expect(page.locator("#version-4")).to_contain_text("Rolled back to version 1")
     expect(page.locator("#model-head")).to_contain_text("version 4")
     expect(page.locator("#metric-cards .stat").first).to_contain_text("0.81")
@@ -214,7 +215,7 @@ def test_an_upload_refreshes_the_model_page_in_place(
     page.get_by_label("Note (optional)").fill("retrained on May data")
     page.get_by_role("button", name="Upload").click()
 
-    expect(page.locator("#upload-done")).to_contain_text("as version 4")
+    expect(page.locator("#toasts .toast")).to_contain_text("as version 4")
     expect(page.locator("#model-head")).to_contain_text("version 4")
     panel = page.locator("#artifact-panel")
     expect(panel).to_contain_text("retrained.onnx")

@@ -4,6 +4,7 @@ the artifact, who did what (the history). Server-rendered, read with the Django 
 
 import html
 import io
+import json
 import re
 
 import pytest
@@ -184,7 +185,8 @@ def test_an_asked_for_production_keeps_its_request_and_message(settings, owner_c
     )
 
     content = response.content.decode()
-    assert "Asked for approval (request #" in content
+    assert json.loads(response["HX-Trigger"])["toast"]["message"].startswith("Asked for approval (request #")
+    assert "Asked for approval" not in content, "the toast says it, not the panel"
     assert 'id="pending-requests"' in content
     assert MLModel.objects.get(pk=model.pk).lifecycle == Stage.STAGING
 

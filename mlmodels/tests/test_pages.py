@@ -413,7 +413,10 @@ def test_rollback_answers_in_place_with_the_versions_table_and_the_refreshed_pag
     assert "versionsChanged" in json.loads(response["HX-Trigger"])
     content = response.content.decode()
     assert content.lstrip().startswith('<div id="versions"'), "the versions table is the swap's target"
-    assert "Rolled back to version 1: recorded as version 3." in content
+    assert json.loads(response["HX-Trigger"])["toast"] == {
+        "message": "Rolled back to version 1: recorded as version 3.",
+        "level": "success",
+    }
     assert "version 3" in oob(content, "model-head")
     assert "0.8" in oob(content, "metric-cards")[:300]
     oob(content, "charts-panel"), oob(content, "compare-form"), oob(content, "hyperparameters-panel")

@@ -117,6 +117,52 @@
     });
   });
 
+  // Toasts: an htmx answer that went through says so in its HX-Trigger header (a "toast" event,
+  // registry.pages.with_toast), shown in the page's one live region (base.html). A toast goes by
+  // itself, but not while the pointer or the focus is on it, so that it can be read and dismissed.
+  var TOAST_MS = 6000;
+  var TOAST_LEVELS = ["success", "error", "warning"];
+  function showToast(message, level) {
+    var region = document.getElementById("toasts");
+    if (!region || !message) return;
+    var toast = document.createElement("div");
+    toast.className = "toast " + (TOAST_LEVELS.indexOf(level) >= 0 ? level : "success");
+    var text = document.createElement("p");
+    text.className = "toast-message";
+    text.textContent = String(message);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    toast.append(text, close);
+    var timer = null;
+    function dismiss() {
+      clearTimeout(timer);
+      toast.remove();
+    }
+    function hold() { clearTimeout(timer); }
+    function wait() {
+      clearTimeout(timer);
+      timer = setTimeout(dismiss, TOAST_MS);
+    }
+    close.addEventListener("click", dismiss);
+    toast.addEventListener("mouseenter", hold);
+    toast.addEventListener("focusin", hold);
+    toast.addEventListener("mouseleave", function () {
+      if (!toast.contains(document.activeElement)) wait();
+    });
+    toast.addEventListener("focusout", function (event) {
+      if (!toast.contains(event.relatedTarget) && !toast.matches(":hover")) wait();
+    });
+    region.appendChild(toast);
+    wait();
+  }
+  document.body.addEventListener("toast", function (event) {
+    var detail = event.detail || {};
+    showToast(detail.message, detail.level);
+  });
+
   // allauth's passkey scripts announce a refused or cancelled passkey with this event (and log it to
   // the console when nobody handles it): say so on the page instead.
   document.addEventListener("allauth.error", function (event) {
