@@ -55,11 +55,15 @@ KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 
 RUN_AXE = """async () => {
   const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + (n.failureSummary || "")) }));
+  return {
+    passes: result.passes.length,
+    violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + (n.failureSummary || "")) })),
+  };
 }"""
+BLOCKING_IMPACTS = {"serious", "critical"}
+# Each page's axe result, a line per page, width and mode (the README's accessibility table).
+AXE_REPORT = Path(django_settings.BASE_DIR) / "test-artifacts" / "axe"
 OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
 
 
@@ -165,10 +169,25 @@ def registry(user):
     return {"model": model.pk, "experiment": experiment.pk, "baseline": baseline.pk}
 
 
-def run_axe(page) -> list[dict]:
+def axe_result(page) -> dict:
+    """axe-core's check of ``page``: the number of rules passed and every violation, whatever its impact."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(url=f"{django_settings.STATIC_URL}{AXE}")
     return page.evaluate(RUN_AXE)
+
+
+def run_axe(page) -> list[dict]:
+    """The serious and critical violations on ``page``."""
+    return [v for v in axe_result(page)["violations"] if v["impact"] in BLOCKING_IMPACTS]
+
+
+def summarize(result: dict) -> str:
+    """An axe result in a line: rules passed, then violations by impact with their rule ids."""
+    by_impact: dict[str, list[str]] = {}
+    for violation in result["violations"]:
+        by_impact.setdefault(violation["impact"] or "unknown", []).append(violation["id"])
+    found = "; ".join(f"{impact}: {', '.join(ids)}" for impact, ids in sorted(by_impact.items()))
+    return f"{result['passes']} rules passed, " + (f"violations {found}" if found else "no violation")
 
 
 def describe(violations: list[dict]) -> str:
@@ -186,6 +205,7 @@ def test_main_pages_fit_pass_axe_and_log_no_errors_in_light_and_dark(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     reported: list[str] = []
+    summary: list[str] = []
     for name, url in PAGES.items():
         # Reduced motion: the colour transitions are off, so after a switch of scheme axe and the
         # screenshot see the new colours at once, not a blend of the two.
@@ -200,12 +220,16 @@ def test_main_pages_fit_pass_axe_and_log_no_errors_in_light_and_dark(
                 problems.append(f"{name} {width}px {mode}: the page scrolls sideways by {overflow}px")
             if name in SCREENSHOT_PAGES:
                 page.screenshot(path=SCREENSHOTS / f"{name}-{width}-{mode}.png", full_page=True)
-            for violation in run_axe(page):
+            result = axe_result(page)
+            summary.append(f"{name} {width}px {mode}: {summarize(result)}")
+            for violation in (v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS):
                 line = f"{name} {width}px {mode}: {describe([violation])}"
                 (reported if (name, violation["id"]) in KNOWN_VIOLATIONS else problems).append(line)
         if len(console_errors):
             problems.extend(f"{name} {width}px: {message}" for message in console_errors)
             console_errors.clear()
+    AXE_REPORT.mkdir(parents=True, exist_ok=True)
+    (AXE_REPORT / f"pages-{width}.txt").write_text("\n".join(summary) + "\n")
     assert not problems, "\n".join(problems)
     if reported:
         pytest.xfail("known axe violations outside the design system (KNOWN_VIOLATIONS):\n" + "\n".join(reported))
