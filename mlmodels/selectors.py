@@ -121,6 +121,15 @@ def readable_versions(*, user) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(model__in=models)
 
 
+def current_versions_of(model_ids: Iterable[int]) -> QuerySet[ModelVersion]:
+    """The current version (the newest) of each of the models ``model_ids``, unordered: a lookup on
+    the versions' (model, version_number) index per model. The caller has scoped ``model_ids`` to the
+    models its user may read."""
+    return ModelVersion.objects.filter(
+        model_id__in=list(model_ids), version_number=F("model__latest_version")
+    ).order_by()
+
+
 def versions_by_model_name(*, user, name: str) -> QuerySet[ModelVersion]:
     """The versions of the model called ``name`` (as ``model_by_name`` finds it), if the user may
     read it (MLflow's clients address a version by its model's name)."""

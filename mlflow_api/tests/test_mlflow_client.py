@@ -98,6 +98,8 @@ REGISTRY_SCRIPT = """
     out["all_names"] = names
     out["like"] = [m.name for m in client.search_registered_models(filter_string="name LIKE 'client-%'")]
     out["by_tag"] = [m.name for m in client.search_registered_models(filter_string="tags.stage = 'beta'")]
+    searched = client.search_registered_models(filter_string="name = 'served'")
+    out["latest_in_search"] = [[v.version, v.current_stage] for m in searched for v in m.latest_versions]
     out["versions"] = [v.version for v in client.search_model_versions("name = 'served'")]
     out["bad_filter"] = code(client.search_registered_models, filter_string="name = 'a' OR name = 'b'")
 
@@ -137,6 +139,7 @@ def test_the_official_client_drives_the_registry(mlflow_python, live_server):
     assert out["download_uri"] == f"mlflow-artifacts:/registry/models/{served.pk}/versions/3"
     assert out["all_names"] == ["client-churn", "not-mine", "served"]
     assert out["like"] == ["client-churn"] and out["by_tag"] == ["client-churn"]
+    assert out["latest_in_search"] == [["3", "Staging"]]
     assert out["versions"] == ["3", "2", "1"]
     assert out["bad_filter"] == "INVALID_PARAMETER_VALUE"
     assert out["alias_gone"] == "RESOURCE_DOES_NOT_EXIST"

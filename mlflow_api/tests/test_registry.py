@@ -76,6 +76,36 @@ def test_search_filters_orders_and_pages(owner_api, user):
     assert [m["name"] for m in ordered.json()["registered_models"]] == ["alpha-churn"]
 
 
+def test_search_shows_each_models_current_version_in_one_query_for_the_page(
+    owner_api, user, django_assert_max_num_queries
+):
+    churn = MLModelFactory(owner=user, name="churn")
+    services.version_record(model=churn, actor=user, data={"accuracy": 0.9}, note="retrained")
+    services.alias_set(model=churn, actor=user, alias="champion", version_number=2)
+    services.model_create(owner=user, name="empty", initial_version=False)
+
+    def search(max_results: int) -> list[dict]:
+        answer = owner_api.get(f"{API}/registered-models/search", {"max_results": max_results})
+        assert answer.status_code == 200
+        return answer.json()["registered_models"]
+
+    found = {model["name"]: model for model in search(10)}
+    for n in range(8):
+        MLModelFactory(owner=user, name=f"more-{n}")
+    # The user, the page of models and their current versions, however many the page holds.
+    with django_assert_max_num_queries(3):
+        assert len(search(10)) == 10
+
+    [latest] = found["churn"]["latest_versions"]
+    assert latest["name"] == "churn" and latest["version"] == "2" and latest["description"] == "retrained"
+    assert latest["current_stage"] == "None" and latest["aliases"] == ["champion"]
+    assert latest["source"] == f"mlflow-artifacts:/registry/models/{churn.pk}/versions/2"
+    # As in MLflow, and as registered-models/get answers: no versions, no latest_versions.
+    assert "latest_versions" not in found["empty"]
+    got = owner_api.get(f"{API}/registered-models/get", {"name": "churn"}).json()["registered_model"]
+    assert got["latest_versions"] == found["churn"]["latest_versions"]
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -404,8 +434,16 @@ def test_update_model_version_is_the_owner_s_and_names_a_version_that_exists(own
 # --- query budget: a page costs the same number of queries whatever its size --------------------------
 
 
-@pytest.mark.parametrize("endpoint", ["registered-models/search", "model-versions/search"])
-def test_a_search_page_costs_a_fixed_number_of_queries(owner_api, user, endpoint):
+@pytest.mark.parametrize(
+    ("endpoint", "budget"),
+    [
+        # The caller (its token's user), the page, and the page's models' current versions.
+        ("registered-models/search", 3),
+        # The caller, then the page itself.
+        ("model-versions/search", 2),
+    ],
+)
+def test_a_search_page_costs_a_fixed_number_of_queries(owner_api, user, endpoint, budget):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -422,7 +460,7 @@ def test_a_search_page_costs_a_fixed_number_of_queries(owner_api, user, endpoint
 
     small, large = queries(2), queries(30)
 
-    assert small == large <= 2  # the caller (its token's user), then the page itself
+    assert small == large <= budget
 
 
 @pytest.mark.parametrize(
