@@ -15,7 +15,9 @@ folders are derived from the paths. The rules:
 - it goes first to a staging key of its own (``…/uploads/{uuid}``, beside the artifacts folder,
   never inside it), then, under the owner's row lock and in the transaction that writes its row, is
   moved to its key, replacing the bytes of an earlier upload of the same path (MLflow allows that).
-  Any failure before the commit removes the staged object and leaves the earlier file as it was;
+  Any failure before the commit removes the staged object and leaves the earlier file as it was; an
+  overwrite first copies the earlier bytes aside, puts them back if the commit fails, and drops the
+  copy once it succeeds;
 - a path cannot be both a file and a folder (``a`` and ``a/b``);
 - every signed-in user reads; the run's or logged model's ``can_change`` writes and deletes; a
   deleted run or logged model refuses writes (MLflow's "must be in the 'active' state");
@@ -44,6 +46,7 @@ from experiments.models import ArtifactFile, LifecycleStage, LoggedModel, Run
 from mlmodels.folders import MAX_KEY_BYTES, validate_file_path
 from mlmodels.storage import (
     StoredArtifact,
+    artifact_copy,
     artifact_delete_quietly,
     artifact_move,
     artifact_open_stream,
@@ -189,6 +192,7 @@ def file_store(*, owner: Owner, actor, path: str, body: IO[bytes], length: int) 
     staging = _staging_key(owner)
     stored: StoredArtifact | None = None
     created = moved = False
+    kept: str | None = None  # a copy of the bytes an overwrite replaces, until its commit
     try:
         stored = artifact_store(key=staging, source=_Body(body, limit=min(length, settings.MAX_UPLOAD_BYTES)))
         if stored.size != length:
@@ -202,6 +206,11 @@ def file_store(*, owner: Owner, actor, path: str, body: IO[bytes], length: int) 
             created = row is None
             if created:
                 row = ArtifactFile(path=path, **{"run" if isinstance(owner, Run) else "logged_model": owner})
+            else:
+                # A failed commit would roll the row back to these bytes: keep a copy to put back.
+                kept = _staging_key(owner)
+                artifact_copy(source_key=key, target_key=kept, size=row.size)
+                transaction.on_commit(lambda: artifact_delete_quietly(kept), robust=True)
             row.key, row.size, row.sha256 = key, stored.size, stored.sha256
             row.save()
             # The last step before the commit: a failed move rolls the row back, the earlier bytes intact.
@@ -215,9 +224,19 @@ def file_store(*, owner: Owner, actor, path: str, body: IO[bytes], length: int) 
             if created:
                 artifact_delete_quietly(key)
             else:
-                logger.error("The commit of %s failed after its bytes replaced the stored file", key)
+                _put_back(kept, key)
+        elif kept is not None:
+            artifact_delete_quietly(kept)
         raise
     return row
+
+
+def _put_back(kept: str, key: str) -> None:
+    """The bytes an overwrite replaced, back at ``key`` after its commit failed (the row names them)."""
+    try:
+        artifact_move(source_key=kept, target_key=key)
+    except Exception:
+        logger.exception("The commit of %s failed and its earlier bytes could not be put back from %s", key, kept)
 
 
 def files_delete(*, owner: Owner, actor, path: str = "") -> int:

@@ -64,12 +64,40 @@ def test_a_stored_file_has_its_row_key_size_and_digest(run, user):
         assert stream.read() == b"flavors: {}\n"
 
 
-def test_an_overwrite_keeps_one_row_and_one_object(run, user):
+def test_an_overwrite_keeps_one_row_and_one_object(run, user, django_capture_on_commit_callbacks):
     store(run, "a.bin", b"first")
-    row = store(run, "a.bin", b"second upload")
+    with django_capture_on_commit_callbacks(execute=True):
+        row = store(run, "a.bin", b"second upload")
 
     assert ArtifactFile.objects.get() == row
     assert (row.size, row.sha256) == (13, hashlib.sha256(b"second upload").hexdigest())
+    assert stored(user) == {row.key}
+    assert no_orphans(user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_overwrite_whose_commit_fails_keeps_the_earlier_bytes_with_their_row(run, user, monkeypatch):
+    from django.db import connections
+
+    first = store(run, "model/model.pkl", b"the first weights")
+    database = connections["default"]
+    real_commit, failed = database.commit, []
+
+    def commit_fails_once():
+        if failed:
+            return real_commit()
+        failed.append(True)
+        raise IntegrityError("the database refused the commit")
+
+    monkeypatch.setattr(database, "commit", commit_fails_once)
+    with pytest.raises(IntegrityError):
+        store(run, "model/model.pkl", b"the second weights, never committed")
+
+    row = ArtifactFile.objects.get()
+    assert (row.size, row.sha256) == (first.size, first.sha256)
+    with artifact_open_stream(row.key) as stream:
+        assert stream.read() == b"the first weights"
+    # Neither the staged upload nor the copy set aside is left behind.
     assert stored(user) == {row.key}
     assert no_orphans(user)
 
