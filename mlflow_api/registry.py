@@ -13,6 +13,7 @@ from mlflow_api.errors import MlflowError, invalid, missing
 from mlflow_api.shapes import (
     MLFLOW_TO_STAGE,
     MODEL_COLUMNS,
+    MODEL_WITH_CURRENT_COLUMNS,
     SOURCE_PREFIX,
     STAGE_TO_MLFLOW,
     VERSION_COLUMNS,
@@ -20,6 +21,7 @@ from mlflow_api.shapes import (
     model_version_rows,
     registered_model,
     registered_model_rows,
+    registered_model_with_current_rows,
 )
 from mlflow_api.views import MlflowView, integer, text
 from mlmodels import selectors, services
@@ -210,18 +212,16 @@ class SearchRegisteredModels(MlflowView):
         clauses = search.parse(text(fields, "filter", required=False), allowed={"name"}, lists=frozenset({"name"}))
         models = _filtered(selectors.model_list(user=request.user), clauses, columns={"name": "name"})
         ordering = _ordering(fields.get("order_by"), ORDER_KEYS_MODELS, ties=MODEL_TIES)
+        # Each model with its current version, as MLflow answers a search (and a get): one query.
         rows, token = _page(
-            models, ordering, fields, columns=("pk", "latest_version", *MODEL_COLUMNS), default=100, threshold=1000
+            selectors.with_current_version(models),
+            ordering,
+            fields,
+            columns=MODEL_WITH_CURRENT_COLUMNS,
+            default=100,
+            threshold=1000,
         )
-        found = registered_model_rows([row[2:] for row in rows])
-        # Each model's current version, as MLflow answers a search (and a get): one query for the page.
-        if with_versions := [pk for pk, latest, *_ in rows if latest]:
-            version_rows = list(selectors.current_versions_of(with_versions).values_list(*VERSION_COLUMNS))
-            messages = model_version_rows(version_rows)
-            current = {row[0]: message for row, message in zip(version_rows, messages, strict=True)}
-            for (pk, *_), message in zip(rows, found, strict=True):
-                if pk in current:
-                    message["latest_versions"] = [current[pk]]
+        found = registered_model_with_current_rows(rows)
         answer = {"registered_models": found}
         if token:
             answer["next_page_token"] = token

@@ -158,3 +158,44 @@ def registered_model_rows(rows) -> list[dict]:
         )
         for name, created_at, updated_at, username, description, model_tags, aliases in rows
     ]
+
+
+# What a page of registered-models/search reads: MODEL_COLUMNS with what the current version's
+# message needs beyond them (``selectors.with_current_version`` joins it as ``current``).
+MODEL_WITH_CURRENT_COLUMNS = (
+    "pk",
+    "lifecycle",
+    "latest_version",
+    *MODEL_COLUMNS,
+    "current__created_at",
+    "current__created_by__username",
+    "current__note",
+    "current__tags",
+    "current__run__run_id",
+)
+
+
+def registered_model_with_current_rows(rows) -> list[dict]:
+    """The messages of rows of MODEL_WITH_CURRENT_COLUMNS: each model as ``registered_model_rows``
+    shows it, with ``latest_versions`` holding its current version when it has one."""
+    messages = []
+    for pk, lifecycle, latest, *model, created_at, username, note, version_tags, run_id in rows:
+        [message] = registered_model_rows([model])
+        if created_at is not None:
+            name, aliases = model[0], model[-1]
+            message["latest_versions"] = [
+                _version_message(
+                    name=name,
+                    number=latest,
+                    created=millis(created_at),
+                    user=username or "",
+                    stage=STAGE_TO_MLFLOW[lifecycle],
+                    description=note,
+                    source=source_uri(pk, latest),
+                    run_id=run_id or "",
+                    tags_of=version_tags,
+                    aliases_of=aliases,
+                )
+            ]
+        messages.append(message)
+    return messages

@@ -11,6 +11,7 @@ from django.db.models import (
     CharField,
     Count,
     F,
+    FilteredRelation,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -121,13 +122,12 @@ def readable_versions(*, user) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(model__in=models)
 
 
-def current_versions_of(model_ids: Iterable[int]) -> QuerySet[ModelVersion]:
-    """The current version (the newest) of each of the models ``model_ids``, unordered: a lookup on
-    the versions' (model, version_number) index per model. The caller has scoped ``model_ids`` to the
-    models its user may read."""
-    return ModelVersion.objects.filter(
-        model_id__in=list(model_ids), version_number=F("model__latest_version")
-    ).order_by()
+def with_current_version(models: QuerySet[MLModel]) -> QuerySet[MLModel]:
+    """``models`` with their current version (the newest) joined as ``current``, so that a page's
+    query reads ``current__…`` columns in the same query (a model without versions has none)."""
+    return models.annotate(
+        current=FilteredRelation("versions", condition=Q(versions__version_number=F("latest_version")))
+    )
 
 
 def versions_by_model_name(*, user, name: str) -> QuerySet[ModelVersion]:
