@@ -12,7 +12,6 @@ from mlflow_api import search, sources
 from mlflow_api.errors import MlflowError, invalid, missing
 from mlflow_api.shapes import (
     MLFLOW_TO_STAGE,
-    MODEL_COLUMNS,
     MODEL_WITH_CURRENT_COLUMNS,
     SOURCE_PREFIX,
     STAGE_TO_MLFLOW,
@@ -20,7 +19,6 @@ from mlflow_api.shapes import (
     model_version,
     model_version_rows,
     registered_model,
-    registered_model_rows,
     registered_model_with_current_rows,
 )
 from mlflow_api.views import MlflowView, integer, text
@@ -162,15 +160,13 @@ class CreateRegisteredModel(MlflowView):
 class GetRegisteredModel(MlflowView):
     def handle(self, request, fields):
         name = text(fields, "name")
-        # The columns the answer shows, as a search's rows (a client reads a model before its versions).
-        rows = list(selectors.models_named(user=request.user, name=name).values_list("latest_version", *MODEL_COLUMNS))
+        # The columns the answer shows, as a search's rows, its current version with them: one query
+        # (a client reads a model before its versions).
+        models = selectors.with_current_version(selectors.models_named(user=request.user, name=name))
+        rows = list(models.values_list(*MODEL_WITH_CURRENT_COLUMNS))
         if not rows:
             raise missing(f"Registered Model with name={name} not found")
-        latest, *columns = rows[0]
-        [answer] = registered_model_rows([columns])
-        versions = selectors.versions_by_model_name(user=request.user, name=name).filter(version_number=latest)
-        if latest_rows := model_version_rows(versions.values_list(*VERSION_COLUMNS)[:1]):
-            answer["latest_versions"] = latest_rows
+        [answer] = registered_model_with_current_rows(rows)
         return {"registered_model": answer}
 
 
