@@ -160,8 +160,9 @@ def registered_model_rows(rows) -> list[dict]:
     ]
 
 
-# What a page of registered-models/search reads: MODEL_COLUMNS with what the current version's
-# message needs beyond them (``selectors.with_current_version`` joins it as ``current``).
+# What registered-models/get and a page of registered-models/search read: MODEL_COLUMNS with what
+# the current version's message needs beyond them (``selectors.with_current_version`` joins it as
+# ``current``).
 MODEL_WITH_CURRENT_COLUMNS = (
     "pk",
     "lifecycle",

@@ -127,6 +127,7 @@ def test_compare_shows_the_current_versions_side_by_side_with_deltas_from_the_ba
         ("model={a}", "Select two or more models to compare."),
         ("model={a}&model=abc", "“abc” is not a model id."),
         ("model={a}&model=99999999999999999999", "is not a model id."),
+        ("model={a}&model=999999999999999999", "There is no model #999999999999999999 with a version"),
         ("model={a}&model={outsider}", "There is no model #{outsider} with a version to compare here."),
         ("model={a}&model={empty}", "There is no model #{empty} with a version to compare here."),
         ("&".join(f"model={n}" for n in range(1, 10)), "Select at most 8 models"),
