@@ -1,5 +1,7 @@
 """Experiment and run pages: thin views over experiments.services and selectors."""
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,6 +18,7 @@ from experiments.filters import ExperimentFilterSet
 from experiments.forms import ExperimentForm
 from experiments.models import Experiment, LifecycleStage, Run
 from mlmodels.charts import run_metric_chart
+from mlmodels.comparison import EPSILON, MetricCell
 from mlmodels.comparison import MAX_COMPARED as MAX_MODELS_COMPARED
 from mlmodels.models import Stage
 from mlmodels.selectors import current_versions_comparison, model_list, model_list_table
@@ -266,11 +269,14 @@ def run_compare(request, pk: int):
 
 
 def compare_rows(compared: list[Run]) -> list[tuple[str, str, list, bool]]:
-    """(section, label, one value per run, whether they differ) for each attribute, param and metric."""
+    """(section, label, one cell per run, whether they differ) for each attribute, param and metric;
+    a cell is (value, its change from the first run's value: a metric's, when both are numbers)."""
     rows = []
 
     def add(section: str, label: str, values: list, compared_as: list | None = None) -> None:
-        rows.append((section, label, values, len(set(values if compared_as is None else compared_as)) > 1))
+        differs = len(set(values if compared_as is None else compared_as)) > 1
+        changes = metric_changes(values) if section == "metric" else [None] * len(values)
+        rows.append((section, label, list(zip(values, changes, strict=True)), differs))
 
     add("attribute", "Status", [run.get_status_display() for run in compared])
     add("attribute", "User", [run.user.username for run in compared])
@@ -282,6 +288,24 @@ def compare_rows(compared: list[Run]) -> list[tuple[str, str, list, bool]]:
         values = [latest.get(key) for latest in metrics]
         add("metric", key, values, [None if value is None else (value.is_nan, value.value) for value in values])
     return rows
+
+
+def metric_changes(points: list) -> list[MetricCell | None]:
+    """Each latest point's change from the first run's (None for the first, or where either is not a
+    finite number). Without a direction: a run's metric may be a loss, where lower is better."""
+
+    def finite(point) -> bool:
+        return point is not None and not point.is_nan and math.isfinite(point.value)
+
+    base = points[0]
+    changes: list[MetricCell | None] = [None]
+    for point in points[1:]:
+        if not (finite(base) and finite(point)):
+            changes.append(None)
+            continue
+        delta = point.value - base.value
+        changes.append(MetricCell(point.value, delta, "same" if abs(delta) < EPSILON else "changed"))
+    return changes
 
 
 @login_required

@@ -91,6 +91,28 @@ def test_comparing_two_runs_marks_the_params_and_metrics_that_differ(other_clien
     assert rows["param seed"] == "" and rows["Status"] == ""
 
 
+def test_comparing_runs_shows_each_metrics_change_from_the_first_run_without_a_direction(
+    other_client, experiment, sweep, user
+):
+    low, high, mid = sweep
+    runs.run_log_batch(run=mid, actor=user, metrics=[{"key": "loss", "value": "NaN", "step": 3}])
+    runs.run_log_batch(run=low, actor=user, metrics=[{"key": "loss", "value": 0.25, "step": 3}])
+
+    html = other_client.get(
+        f"/experiments/{experiment.pk}/runs/compare/?run={low.run_id}&run={high.run_id}&run={mid.run_id}"
+    ).content.decode()
+
+    accuracy = re.search(r"metric accuracy.*?</tr>", html, re.S).group(0)
+    assert re.findall(r'class="delta delta-(\w+)"[^>]*>([^<]+)<', accuracy) == [
+        ("change", "+0.4"),
+        ("change", "+0.2"),
+    ]
+    assert "from run-low" in accuracy
+    # No change against a NaN, and none for the first run itself.
+    loss = re.search(r"metric loss.*?</tr>", html, re.S).group(0)
+    assert "delta" not in loss
+
+
 @pytest.mark.parametrize("query", ["", "run={first}", "run={first}&run={first}", "run={first}&run=nonsense"])
 def test_compare_needs_two_runs_of_the_experiment(other_client, experiment, sweep, query):
     response = other_client.get(f"/experiments/{experiment.pk}/runs/compare/?{query.format(first=sweep[0].run_id)}")
