@@ -43,6 +43,7 @@ PAGES = {
     "experiments": "/experiments/",
     "experiment": "/experiments/{experiment}/",
     "experiment-compare": "/experiments/{experiment}/models/compare/?model={model}&model={baseline}",
+    "runs-compare": "/experiments/{experiment}/runs/compare/?run={first_run}&run={second_run}",
     "approvals": "/approvals/",
     "model-new": "/models/new/",  # a form page: fields, help texts, the file input
 }
@@ -97,6 +98,7 @@ def registry(user):
         parameters={"learning_rate": 0.05, "n_estimators": 400, "max_depth": 6, "features": "v7"},
         tags=["churn", "baseline"],
     )
+    run_ids = []
     for n, (lr, accuracy) in enumerate([("0.1", 0.84), ("0.05", 0.91), ("0.01", 0.88)]):
         run = runs.run_create(experiment=experiment, actor=user, name=f"gbm-lr-{lr}", start_time=1_767_225_600_000 + n)
         runs.run_log_batch(
@@ -109,6 +111,7 @@ def registry(user):
             ],
             params=[{"key": "learning_rate", "value": lr}, {"key": "n_estimators", "value": "400"}],
         )
+        run_ids.append(run.run_id)
     model = MLModelFactory(
         owner=user,
         name="churn-predictor-eu-west",
@@ -166,7 +169,13 @@ def registry(user):
         model=fraud, actor=colleague, alias="champion", version_number=2, comment="v2 beats v1 on recall"
     )
     approvals.approval_reject(approval=rejected, actor=user, comment="Wait for the A/B test to finish first.")
-    return {"model": model.pk, "experiment": experiment.pk, "baseline": baseline.pk}
+    return {
+        "model": model.pk,
+        "experiment": experiment.pk,
+        "baseline": baseline.pk,
+        "first_run": run_ids[0],
+        "second_run": run_ids[1],
+    }
 
 
 def axe_result(page) -> dict:
