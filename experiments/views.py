@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, F, Value, When, prefetch_related_objects
+from django.db.models import Count, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,8 +20,7 @@ from experiments.models import Experiment, LifecycleStage, Run
 from mlmodels.charts import run_metric_chart
 from mlmodels.comparison import EPSILON, MetricCell
 from mlmodels.comparison import MAX_COMPARED as MAX_MODELS_COMPARED
-from mlmodels.models import Stage
-from mlmodels.selectors import current_versions_comparison, model_list, model_list_table
+from mlmodels.selectors import current_versions_comparison, model_list, model_list_table, model_table_order
 from registry.forms import add_service_errors
 from registry.pages import editable_or_403, is_fragment_request
 
@@ -79,20 +78,6 @@ def experiment_detail(request, pk: int):
 
 # The models table shows this many at most; the models list, filtered on the experiment, shows them all.
 MAX_MODELS_SHOWN = 100
-_STAGE_ORDER = Case(*(When(lifecycle=stage, then=Value(i)) for i, stage in enumerate(Stage.values)))
-# ``?models_sort=`` terms (with "-" for descending) and what each sorts on; missing metrics sort last
-# both ways round.
-MODEL_SORTS = {
-    "name": F("name_key"),
-    "stage": _STAGE_ORDER,
-    "versions": F("version_count"),
-    "accuracy": F("accuracy"),
-    "precision": F("precision"),
-    "recall": F("recall"),
-    "f1_score": F("f1_score"),
-    "owner": F("owner__username"),
-    "updated": F("updated_at"),
-}
 
 
 def _models_table(request, experiment: Experiment) -> dict:
@@ -100,15 +85,10 @@ def _models_table(request, experiment: Experiment) -> dict:
     not): one query, with each model's versions count and current scan (``model_list_table``)."""
     sort = request.GET.get("models_sort", "").strip()
     sort_error = None
-    term = sort.removeprefix("-")
-    if sort and term not in MODEL_SORTS:
-        sort_error = f"Sort the models by one of: {', '.join(MODEL_SORTS)} (with “-” for descending)."
-        sort = term = ""
-    order = [F("name_key").asc(), "pk"]
-    if term:
-        expression = MODEL_SORTS[term]
-        first = expression.desc(nulls_last=True) if sort.startswith("-") else expression.asc(nulls_last=True)
-        order = [first, *order]
+    try:
+        order = model_table_order(sort)
+    except ValidationError as error:
+        sort_error, sort, order = " ".join(error.messages), "", model_table_order("")
     rows = list(
         model_list_table(user=request.user).filter(experiment=experiment).order_by(*order)[: MAX_MODELS_SHOWN + 1]
     )

@@ -178,25 +178,14 @@ MODEL_WITH_CURRENT_COLUMNS = (
 
 def registered_model_with_current_rows(rows) -> list[dict]:
     """The messages of rows of MODEL_WITH_CURRENT_COLUMNS: each model as ``registered_model_rows``
-    shows it, with ``latest_versions`` holding its current version when it has one."""
+    shows it, with ``latest_versions`` holding its current version (as ``model_version_rows`` shows
+    it) when it has one."""
     messages = []
     for pk, lifecycle, latest, *model, created_at, username, note, version_tags, run_id in rows:
         [message] = registered_model_rows([model])
         if created_at is not None:
-            name, aliases = model[0], model[-1]
-            message["latest_versions"] = [
-                _version_message(
-                    name=name,
-                    number=latest,
-                    created=millis(created_at),
-                    user=username or "",
-                    stage=STAGE_TO_MLFLOW[lifecycle],
-                    description=note,
-                    source=source_uri(pk, latest),
-                    run_id=run_id or "",
-                    tags_of=version_tags,
-                    aliases_of=aliases,
-                )
-            ]
+            name, *_, aliases = model
+            version = (pk, name, lifecycle, latest, aliases, latest, created_at, username, note, version_tags, run_id)
+            message["latest_versions"] = model_version_rows([version])
         messages.append(message)
     return messages

@@ -83,11 +83,7 @@ class MetricCell:
 
     @property
     def direction_label(self) -> str:
-        return {
-            "better": "better than the baseline",
-            "worse": "worse than the baseline",
-            "same": "as the baseline",
-        }.get(self.direction, "")
+        return DIRECTION_LABELS.get(self.direction, "")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
+    Case,
     CharField,
     Count,
     F,
@@ -19,6 +21,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
     Window,
     prefetch_related_objects,
 )
@@ -66,6 +69,37 @@ def model_list_table(*, user) -> QuerySet[MLModel]:
             current_scan_status=Subquery(current, output_field=CharField()),
         )
     )
+
+
+# The terms a models table sorts by (``-`` before one for descending) and what each sorts on.
+MODEL_TABLE_SORTS = {
+    "name": F("name_key"),
+    "stage": Case(*(When(lifecycle=stage, then=Value(i)) for i, stage in enumerate(Stage.values))),
+    "versions": F("version_count"),
+    "accuracy": F("accuracy"),
+    "precision": F("precision"),
+    "recall": F("recall"),
+    "f1_score": F("f1_score"),
+    "owner": F("owner__username"),
+    "updated": F("updated_at"),
+}
+
+
+def model_table_order(sort: str) -> list:
+    """The order of a ``model_list_table`` that ``sort`` (a MODEL_TABLE_SORTS term, or blank for by
+    name) asks for, stages in lifecycle order and missing metrics last both ways round, ties by name;
+    ValidationError naming the terms when it is none of them."""
+    term = sort.removeprefix("-")
+    by_name = [F("name_key").asc(), "pk"]
+    if not sort:
+        return by_name
+    if term not in MODEL_TABLE_SORTS:
+        raise ValidationError(
+            f"Sort the models by one of: {', '.join(MODEL_TABLE_SORTS)} (with “-” for descending).",
+            code="invalid_sort",
+        )
+    expression = MODEL_TABLE_SORTS[term]
+    return [expression.desc(nulls_last=True) if sort.startswith("-") else expression.asc(nulls_last=True), *by_name]
 
 
 def models_named(*, user, name: str) -> QuerySet[MLModel]:
@@ -361,14 +395,16 @@ def current_versions_comparison(*, models: QuerySet[MLModel], requested: Sequenc
 # --- the dashboard -------------------------------------------------------------------------------
 
 
+def bar_percent(count: int, largest: int) -> int:
+    """A bar's length in percent of the largest count of its chart (not of the total: nine
+    frameworks then still look different); a count above zero shows at least a sliver."""
+    return max(2, round(100 * count / largest)) if count and largest else 0
+
+
 def scaled_bars(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
-    """(value, label, count) rows with each bar's length in percent of the largest count (not of the
-    total: nine frameworks then still look different); a count above zero shows at least a sliver."""
+    """(value, label, count) rows with each bar's length (``bar_percent``)."""
     largest = max((count for _, _, count in rows), default=0)
-    return [
-        (value, label, count, max(2, round(100 * count / largest)) if count and largest else 0)
-        for value, label, count in rows
-    ]
+    return [(value, label, count, bar_percent(count, largest)) for value, label, count in rows]
 
 
 TREND_WEEKS = 12
@@ -417,20 +453,13 @@ def weekly_trend(*, user, weeks: int = TREND_WEEKS, now: datetime | None = None)
         counts[(kind, day)] = counts.get((kind, day), 0) + n
     starts = [first + timedelta(weeks=offset) for offset in range(weeks)]
     largest = max(counts.values(), default=0)
-
-    def height(n: int) -> int:
-        return max(2, round(100 * n / largest)) if n and largest else 0
-
-    return [
-        TrendWeek(
-            start,
-            counts.get(("versions", start), 0),
-            counts.get(("promotions", start), 0),
-            height(counts.get(("versions", start), 0)),
-            height(counts.get(("promotions", start), 0)),
+    trend = []
+    for start in starts:
+        registered, promoted = counts.get(("versions", start), 0), counts.get(("promotions", start), 0)
+        trend.append(
+            TrendWeek(start, registered, promoted, bar_percent(registered, largest), bar_percent(promoted, largest))
         )
-        for start in starts
-    ]
+    return trend
 
 
 def best_production_models(*, user, limit: int = 5) -> QuerySet[MLModel]:
